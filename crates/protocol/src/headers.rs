@@ -1,0 +1,213 @@
+//! The request headers that decide how an operation is classified.
+//!
+//! Every header read here is read strictly: a repeated header, a boolean that is neither
+//! `true` nor `false`, or a partition key that is not a visible-ASCII JSON array is refused,
+//! so that the proxy and Cosmos can never read the same request two ways. Client hints such as
+//! `x-ms-thinclient-proxy-operation-type` are deliberately not read at all (case C22).
+
+use http::{HeaderMap, HeaderValue};
+use serde::Serialize;
+
+use crate::error::ProtocolError;
+
+pub(crate) const PARTITION_KEY: &str = "x-ms-documentdb-partitionkey";
+pub(crate) const IS_BATCH: &str = "x-ms-cosmos-is-batch-request";
+pub(crate) const BATCH_ATOMIC: &str = "x-ms-cosmos-batch-atomic";
+pub(crate) const IS_QUERY_PLAN: &str = "x-ms-cosmos-is-query-plan-request";
+pub(crate) const IS_QUERY: &str = "x-ms-documentdb-isquery";
+pub(crate) const IS_UPSERT: &str = "x-ms-documentdb-is-upsert";
+pub(crate) const A_IM: &str = "a-im";
+pub(crate) const CONTENT_TYPE: &str = "content-type";
+
+/// A logical partition key: the JSON array of the key's component values.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PartitionKey {
+    /// The JSON text as the client sent it, kept for the audit record.
+    pub raw: String,
+    /// The decoded components (one for a simple key, more for a hierarchical key).
+    pub values: Vec<serde_json::Value>,
+}
+
+impl PartitionKey {
+    /// Parses the JSON text of a partition key; it must be an array.
+    pub(crate) fn from_json_text(raw: &str) -> Option<PartitionKey> {
+        let values: Vec<serde_json::Value> = serde_json::from_str(raw).ok()?;
+        Some(PartitionKey {
+            raw: raw.to_owned(),
+            values,
+        })
+    }
+
+    /// Parses the header form, which must be visible ASCII: SDKs escape everything else as
+    /// `\uXXXX` (case C26), so raw UTF-8, DEL or control bytes mean a client we cannot trust to
+    /// agree with Cosmos about the key.
+    fn from_header(value: &HeaderValue) -> Option<PartitionKey> {
+        let bytes = value.as_bytes();
+        if !bytes.iter().all(|b| *b == b' ' || b.is_ascii_graphic()) {
+            return None;
+        }
+        Self::from_json_text(std::str::from_utf8(bytes).ok()?)
+    }
+}
+
+/// The header's only value, if present; a repeated header is refused.
+pub(crate) fn single<'h>(
+    headers: &'h HeaderMap,
+    name: &'static str,
+) -> Result<Option<&'h HeaderValue>, ProtocolError> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ProtocolError::MalformedHeader { name });
+    }
+    Ok(first)
+}
+
+/// A boolean header: absent is false; `true` and `false` in any case (Python sends `True`).
+pub(crate) fn flag(headers: &HeaderMap, name: &'static str) -> Result<bool, ProtocolError> {
+    let Some(value) = single(headers, name)? else {
+        return Ok(false);
+    };
+    let text = value.as_bytes().trim_ascii();
+    if text.eq_ignore_ascii_case(b"true") {
+        Ok(true)
+    } else if text.eq_ignore_ascii_case(b"false") {
+        Ok(false)
+    } else {
+        Err(ProtocolError::MalformedHeader { name })
+    }
+}
+
+/// Whether a header is present (once) with any value.
+pub(crate) fn present(headers: &HeaderMap, name: &'static str) -> Result<bool, ProtocolError> {
+    Ok(single(headers, name)?.is_some())
+}
+
+/// Whether the body is declared as a query (`application/query+json`, parameters ignored).
+pub(crate) fn is_query_content_type(headers: &HeaderMap) -> Result<bool, ProtocolError> {
+    let Some(value) = single(headers, CONTENT_TYPE)? else {
+        return Ok(false);
+    };
+    let essence = value
+        .as_bytes()
+        .split(|b| *b == b';')
+        .next()
+        .unwrap_or_default();
+    Ok(essence
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"application/query+json"))
+}
+
+/// The `x-ms-documentdb-partitionkey` header, parsed.
+pub(crate) fn partition_key(headers: &HeaderMap) -> Result<Option<PartitionKey>, ProtocolError> {
+    let malformed = ProtocolError::MalformedHeader {
+        name: PARTITION_KEY,
+    };
+    match single(headers, PARTITION_KEY)? {
+        None => Ok(None),
+        Some(value) => PartitionKey::from_header(value).map(Some).ok_or(malformed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(pairs: &[(&'static str, &[u8])]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            let value = HeaderValue::from_bytes(value).expect("test header value must be valid");
+            headers.append(*name, value);
+        }
+        headers
+    }
+
+    #[test]
+    fn flags_accept_true_and_false_in_any_case() {
+        for (text, expected) in [
+            ("true", true),
+            ("True", true),
+            (" TRUE ", true),
+            ("False", false),
+        ] {
+            let headers = map(&[(IS_QUERY, text.as_bytes())]);
+            assert_eq!(flag(&headers, IS_QUERY), Ok(expected), "{text}");
+        }
+        assert_eq!(flag(&HeaderMap::new(), IS_QUERY), Ok(false));
+    }
+
+    #[test]
+    fn flags_refuse_other_values_and_repeats() {
+        let malformed = Err(ProtocolError::MalformedHeader { name: IS_UPSERT });
+        for text in ["1", "yes", "", "true,false", "tru"] {
+            let headers = map(&[(IS_UPSERT, text.as_bytes())]);
+            assert_eq!(flag(&headers, IS_UPSERT), malformed, "{text:?}");
+        }
+        let headers = map(&[(IS_UPSERT, b"true"), (IS_UPSERT, b"true")]);
+        assert_eq!(flag(&headers, IS_UPSERT), malformed);
+    }
+
+    #[test]
+    fn query_content_type_ignores_case_and_parameters() {
+        let headers = map(&[(CONTENT_TYPE, b"Application/Query+JSON; charset=utf-8")]);
+        assert_eq!(is_query_content_type(&headers), Ok(true));
+        let headers = map(&[(CONTENT_TYPE, b"application/json")]);
+        assert_eq!(is_query_content_type(&headers), Ok(false));
+    }
+
+    #[test]
+    fn partition_key_header_decodes_json_escapes() {
+        let headers = map(&[(PARTITION_KEY, br#"["M\u00fcller"]"#)]);
+        let key = partition_key(&headers)
+            .expect("escaped key must parse")
+            .expect("key is set");
+        assert_eq!(key.values, vec![json!("Müller")]);
+        assert_eq!(key.raw, r#"["M\u00fcller"]"#);
+    }
+
+    #[test]
+    fn hierarchical_and_special_partition_keys_parse() {
+        for (raw, values) in [
+            (r#"["a","b"]"#, vec![json!("a"), json!("b")]),
+            ("[1]", vec![json!(1)]),
+            ("[{}]", vec![json!({})]),
+            ("[]", vec![]),
+            ("[null]", vec![json!(null)]),
+        ] {
+            let headers = map(&[(PARTITION_KEY, raw.as_bytes())]);
+            let key = partition_key(&headers)
+                .expect("key must parse")
+                .expect("key is set");
+            assert_eq!(key.values, values, "{raw}");
+        }
+    }
+
+    #[test]
+    fn partition_key_header_with_raw_bytes_or_non_array_is_malformed() {
+        let malformed = Err(ProtocolError::MalformedHeader {
+            name: PARTITION_KEY,
+        });
+        let bad: [&[u8]; 8] = [
+            "[\"Müller\"]".as_bytes(),
+            b"[\"a\x80b\"]",
+            b"[\"a\tb\"]",
+            b"\"p1\"",
+            b"p1",
+            b"{\"a\":1}",
+            b"[\"p1\"",
+            b"",
+        ];
+        for value in bad {
+            let headers = map(&[(PARTITION_KEY, value)]);
+            assert_eq!(
+                partition_key(&headers),
+                malformed,
+                "{:?}",
+                String::from_utf8_lossy(value)
+            );
+        }
+        let headers = map(&[(PARTITION_KEY, b"[\"a\"]"), (PARTITION_KEY, b"[\"b\"]")]);
+        assert_eq!(partition_key(&headers), malformed);
+    }
+}

@@ -1,0 +1,265 @@
+//! The configuration file: one TOML document that names every endpoint, file and limit.
+//!
+//! Relative paths are resolved against the directory of the configuration file, so a
+//! configuration and the files it names can move together.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use cosmogate_upstream::{CredentialConfig, UpstreamConfig};
+use cosmogate_validator::IssuerConfig;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::StartupError;
+
+/// The whole configuration of one cosmogate process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where and how cosmogate listens for apps.
+    pub listen: ListenConfig,
+    /// The OpenID providers whose access tokens are accepted. At least one.
+    pub issuers: Vec<IssuerConfig>,
+    /// Limits on what a client may send.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// The policy that maps claims to allowed Cosmos operations.
+    pub policy: PolicyConfig,
+    /// The Cosmos DB account cosmogate forwards to, and cosmogate's own credential for it.
+    pub upstream: UpstreamConfig,
+    /// Where audit records go.
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// Diagnostic logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// The client-facing listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// Socket address to bind, for example `0.0.0.0:443`. Port 0 picks a free port.
+    pub address: SocketAddr,
+    /// The URL apps use to reach cosmogate; advertised in the account document so SDKs stay
+    /// on the proxy. Default: `https://<bound address>/`.
+    #[serde(default)]
+    pub public_url: Option<url::Url>,
+    /// PEM certificate chain served to clients.
+    pub tls_cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for the certificate.
+    pub tls_key_file: PathBuf,
+}
+
+/// Bounds on client input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest access token accepted, in bytes; larger ones are refused before parsing.
+    /// Default 16384.
+    #[serde(default = "default_max_token_bytes")]
+    pub max_token_bytes: usize,
+    /// Largest batch or bulk body cosmogate reads to authorise each operation, in bytes.
+    /// Cosmos caps a batch at 2 MiB of documents; the default, 2 MiB plus 64 KiB, leaves room
+    /// for the operation envelope.
+    #[serde(default = "default_max_batch_body_bytes")]
+    pub max_batch_body_bytes: usize,
+    /// Largest account document (`GET /`) read for endpoint rewriting. Default 1 MiB.
+    #[serde(default = "default_max_account_document_bytes")]
+    pub max_account_document_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_token_bytes: default_max_token_bytes(),
+            max_batch_body_bytes: default_max_batch_body_bytes(),
+            max_account_document_bytes: default_max_account_document_bytes(),
+        }
+    }
+}
+
+fn default_max_token_bytes() -> usize {
+    16 * 1024
+}
+
+fn default_max_batch_body_bytes() -> usize {
+    2 * 1024 * 1024 + 64 * 1024
+}
+
+fn default_max_account_document_bytes() -> usize {
+    1024 * 1024
+}
+
+/// Where the policy lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Path of the policy file (TOML).
+    pub file: PathBuf,
+}
+
+/// Where audit records are written: one JSON object per line.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// `"stdout"` (default) or a file path, appended to.
+    #[serde(default)]
+    pub output: AuditOutput,
+}
+
+/// The destination of the audit stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AuditOutput {
+    /// Standard output; diagnostic logs go to standard error, so the two never mix.
+    #[default]
+    Stdout,
+    /// A file, created if missing and appended to.
+    File(PathBuf),
+}
+
+impl<'de> Deserialize<'de> for AuditOutput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(match text.as_str() {
+            "stdout" => AuditOutput::Stdout,
+            _ => AuditOutput::File(PathBuf::from(text)),
+        })
+    }
+}
+
+/// Diagnostic log settings. Logs go to standard error.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `cosmogate=debug`. Default `info`; the
+    /// `COSMOGATE_LOG` environment variable overrides it.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    /// `text` (default) or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: default_log_level(),
+            format: LogFormat::default(),
+        }
+    }
+}
+
+fn default_log_level() -> String {
+    "info".to_owned()
+}
+
+/// How diagnostic log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A loaded configuration together with a fingerprint of its text, for the startup log.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The parsed configuration, with relative paths resolved.
+    pub config: Config,
+    /// The first 16 hex characters of the SHA-256 of the file's bytes.
+    pub fingerprint: String,
+}
+
+impl Config {
+    /// Reads, parses and validates a configuration file, reporting every problem at once.
+    pub fn load(path: &Path) -> Result<LoadedConfig, StartupError> {
+        let text = std::fs::read_to_string(path).map_err(|source| StartupError::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        let fingerprint = hex::encode(&Sha256::digest(text.as_bytes())[..8]);
+        let origin = path.display().to_string();
+        let mut config: Config = toml::from_str(&text).map_err(|err| StartupError::Invalid {
+            problems: vec![format!("{origin}: {}", err.message().trim())],
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        let problems: Vec<String> = config
+            .validate()
+            .into_iter()
+            .map(|problem| format!("{origin}: {problem}"))
+            .collect();
+        if !problems.is_empty() {
+            return Err(StartupError::Invalid { problems });
+        }
+        Ok(LoadedConfig {
+            config,
+            fingerprint,
+        })
+    }
+
+    /// Every problem in the configuration, each as `path.field: message`.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.issuers.is_empty() {
+            problems.push("issuers: at least one issuer is required".to_owned());
+        }
+        for (index, issuer) in self.issuers.iter().enumerate() {
+            problems.extend(issuer.validate(&format!("issuers[{index}]")));
+        }
+        problems.extend(self.upstream.validate("upstream"));
+        if let Some(url) = &self.listen.public_url {
+            if url.scheme() != "https" {
+                problems.push("listen.public_url: must be an https URL".to_owned());
+            }
+            if url.path() != "/" || url.query().is_some() {
+                problems.push("listen.public_url: must have no path or query".to_owned());
+            }
+        }
+        if self.limits.max_token_bytes < 1024 || self.limits.max_token_bytes > 64 * 1024 {
+            problems.push("limits.max_token_bytes: must be between 1024 and 65536".to_owned());
+        }
+        for (field, path) in [
+            ("listen.tls_cert_file", &self.listen.tls_cert_file),
+            ("listen.tls_key_file", &self.listen.tls_key_file),
+            ("policy.file", &self.policy.file),
+        ] {
+            if !path.is_file() {
+                problems.push(format!(
+                    "{field}: {} is not a readable file",
+                    path.display()
+                ));
+            }
+        }
+        problems
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        };
+        resolve(&mut self.listen.tls_cert_file);
+        resolve(&mut self.listen.tls_key_file);
+        resolve(&mut self.policy.file);
+        if let AuditOutput::File(path) = &mut self.audit.output {
+            resolve(path);
+        }
+        if let Some(path) = &mut self.upstream.ca_file {
+            resolve(path);
+        }
+        if let CredentialConfig::MasterKey {
+            key_file: Some(path),
+            ..
+        } = &mut self.upstream.credential
+        {
+            resolve(path);
+        }
+    }
+}

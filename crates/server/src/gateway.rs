@@ -1,0 +1,128 @@
+//! Startup: everything a request needs, built and checked before the listener opens.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cosmogate_policy::Policy;
+use cosmogate_upstream::{Credential, Forwarder};
+use cosmogate_validator::Validator;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::audit::AuditSink;
+use crate::config::{Config, LimitsConfig, LoadedConfig};
+use crate::error::StartupError;
+use crate::{serve, tls};
+
+/// What every request shares: read-only after startup.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub validator: Validator,
+    pub policy: Policy,
+    pub forwarder: Forwarder,
+    pub audit: AuditSink,
+    /// The URL advertised in account documents, with its trailing slash.
+    pub public_url: String,
+    pub limits: LimitsConfig,
+}
+
+/// A ready gateway: identity provider keys fetched, upstream credential acquired, policy
+/// loaded. Only then does it accept connections.
+pub struct Gateway {
+    config: Config,
+    validator: Validator,
+    policy: Policy,
+    forwarder: Forwarder,
+    audit: AuditSink,
+    acceptor: TlsAcceptor,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("listen", &self.config.listen.address)
+            .field("validator", &self.validator)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Builds every part from a loaded configuration. Fails if any identity provider, the
+    /// upstream token endpoint or a configured file cannot be used.
+    pub async fn build(loaded: LoadedConfig) -> Result<Gateway, StartupError> {
+        let config = loaded.config;
+        let http = outbound_client()?;
+        let acceptor = tls::acceptor(&config.listen.tls_cert_file, &config.listen.tls_key_file)?;
+        let policy = Policy::load(&config.policy.file).map_err(StartupError::Policy)?;
+        let validator = Validator::new(
+            config.issuers.clone(),
+            config.limits.max_token_bytes,
+            http.clone(),
+        )
+        .await
+        .map_err(StartupError::Validator)?;
+        let credential = Credential::new(&config.upstream.credential, http)
+            .await
+            .map_err(StartupError::Upstream)?;
+        let forwarder =
+            Forwarder::new(&config.upstream, credential).map_err(StartupError::Upstream)?;
+        let audit = AuditSink::open(&config.audit.output).await?;
+        tracing::info!(
+            config.fingerprint = %loaded.fingerprint,
+            issuers = config.issuers.len(),
+            upstream = %config.upstream.endpoint,
+            "Gateway ready"
+        );
+        Ok(Gateway {
+            config,
+            validator,
+            policy,
+            forwarder,
+            audit,
+            acceptor,
+        })
+    }
+
+    /// Binds the configured listen address.
+    pub async fn bind(&self) -> std::io::Result<TcpListener> {
+        TcpListener::bind(self.config.listen.address).await
+    }
+
+    /// Serves connections from `listener` until `shutdown` completes, then lets open
+    /// requests finish.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), StartupError> {
+        let local = listener.local_addr()?;
+        let public_url = match &self.config.listen.public_url {
+            Some(url) => url.to_string(),
+            None => format!("https://{local}/"),
+        };
+        tracing::info!(listen.address = %local, listen.public_url = %public_url, "Listening");
+        let shared = Arc::new(Shared {
+            validator: self.validator,
+            policy: self.policy,
+            forwarder: self.forwarder,
+            audit: self.audit,
+            public_url,
+            limits: self.config.limits,
+        });
+        serve::accept_loop(listener, self.acceptor, shared, shutdown).await?;
+        Ok(())
+    }
+}
+
+/// The client for identity providers and token endpoints. It never uses an HTTP proxy from
+/// the environment: token endpoints such as IMDS must be reached directly.
+fn outbound_client() -> Result<reqwest::Client, StartupError> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|err| StartupError::Tls(format!("outbound http client: {err}")))
+}

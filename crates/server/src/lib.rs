@@ -1,0 +1,25 @@
+//! The cosmogate server: the HTTPS listener apps talk to, and the wiring of the library
+//! crates into one request path.
+//!
+//! A request is authenticated (`cosmogate-validator`), classified (`cosmogate-protocol`),
+//! decided (`cosmogate-policy`), forwarded with cosmogate's own credential
+//! (`cosmogate-upstream`), and audited here. This crate owns the configuration file, the
+//! conversion of every refusal into a Cosmos-shaped response, and the audit stream; it holds
+//! no protocol, token or policy logic of its own.
+
+mod audit;
+mod body;
+mod config;
+mod error;
+mod gateway;
+mod proxy;
+mod serve;
+mod tls;
+
+pub use audit::{AuditPrincipal, AuditRecord, SCHEMA as AUDIT_SCHEMA};
+pub use config::{
+    AuditConfig, AuditOutput, Config, LimitsConfig, ListenConfig, LoadedConfig, LogConfig,
+    LogFormat, PolicyConfig,
+};
+pub use error::{GatewayError, StartupError};
+pub use gateway::Gateway;

@@ -1,0 +1,318 @@
+//! Settings for the Cosmos gateway we forward to and for our own credential.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use url::{Host, Url};
+
+/// Where requests go and how cosmogate authenticates itself there.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// The account endpoint, `https://<account>.documents.azure.com/`. The path must be `/`.
+    /// Plain `http` is accepted only for a loopback host (a local emulator or a test double),
+    /// so the upstream credential never crosses a network in clear text.
+    pub endpoint: Url,
+    /// Extra trusted root certificates (PEM), added to the system roots. Default: none.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Time allowed for the TCP connect. Default: 5 seconds.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_seconds: u64,
+    /// Time allowed until the response headers arrive, connect and TLS included.
+    /// Default: 60 seconds.
+    #[serde(default = "default_response_timeout")]
+    pub response_timeout_seconds: u64,
+    /// How long an unused pooled connection is kept; 0 turns pooling off. Default: 90 seconds.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_seconds: u64,
+    /// cosmogate's own credential for the account.
+    pub credential: CredentialConfig,
+}
+
+/// Which credential cosmogate presents to Cosmos DB.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CredentialConfig {
+    /// The account key (HMAC signatures); meant for the emulator. Give exactly one source.
+    MasterKey {
+        /// A file holding the base64 key. Default: none.
+        key_file: Option<PathBuf>,
+        /// An environment variable holding the base64 key. Default: none.
+        key_env: Option<String>,
+    },
+    /// An Entra ID token of the host's managed identity.
+    ManagedIdentity(ManagedIdentityConfig),
+}
+
+/// How to reach the managed-identity token endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedIdentityConfig {
+    /// Which token protocol the host speaks. Default: `imds`.
+    #[serde(default)]
+    pub source: MiSource,
+    /// The token endpoint. Default: `http://169.254.169.254/metadata/identity/oauth2/token`
+    /// for IMDS; the `IDENTITY_ENDPOINT` environment variable for App Service.
+    pub endpoint: Option<Url>,
+    /// The environment variable holding the App Service identity header, read before every
+    /// token request because the platform rotates it. Default: `IDENTITY_HEADER`.
+    #[serde(default = "default_identity_header_env")]
+    pub identity_header_env: String,
+    /// The resource the token is for; it becomes the token's audience exactly as written, so
+    /// it must not end with `/`. Default: `https://cosmos.azure.com`.
+    #[serde(default = "default_resource")]
+    pub resource: String,
+    /// A user-assigned identity by client id. Default: the system-assigned identity.
+    pub client_id: Option<String>,
+    /// A user-assigned identity by object (principal) id. Default: none.
+    pub object_id: Option<String>,
+    /// A user-assigned identity by ARM resource id. Default: none.
+    pub resource_id: Option<String>,
+}
+
+/// The token protocol of the hosting platform.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MiSource {
+    /// Azure Instance Metadata Service (VMs, scale sets and look-alikes).
+    #[default]
+    Imds,
+    /// App Service and Azure Functions (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER`).
+    AppService,
+}
+
+fn default_connect_timeout() -> u64 {
+    5
+}
+
+fn default_response_timeout() -> u64 {
+    60
+}
+
+fn default_idle_timeout() -> u64 {
+    90
+}
+
+fn default_identity_header_env() -> String {
+    "IDENTITY_HEADER".to_owned()
+}
+
+fn default_resource() -> String {
+    "https://cosmos.azure.com".to_owned()
+}
+
+impl UpstreamConfig {
+    /// Every problem in these settings, each as `path.field: message`.
+    pub fn validate(&self, path: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        check_endpoint(&self.endpoint, &format!("{path}.endpoint"), &mut problems);
+        if self
+            .ca_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            problems.push(format!("{path}.ca_file: must not be empty"));
+        }
+        if self.connect_timeout_seconds == 0 {
+            problems.push(format!(
+                "{path}.connect_timeout_seconds: must be at least 1"
+            ));
+        }
+        if self.response_timeout_seconds == 0 {
+            problems.push(format!(
+                "{path}.response_timeout_seconds: must be at least 1"
+            ));
+        }
+        self.credential
+            .validate(&format!("{path}.credential"), &mut problems);
+        problems
+    }
+}
+
+fn check_endpoint(url: &Url, path: &str, problems: &mut Vec<String>) {
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(url) => {}
+        "http" => problems.push(format!(
+            "{path}: plain http is allowed only for loopback hosts"
+        )),
+        _ => problems.push(format!("{path}: scheme must be https")),
+    }
+    if url.host().is_none() {
+        problems.push(format!("{path}: must have a host"));
+    }
+    if url.path() != "/" {
+        problems.push(format!("{path}: path must be \"/\""));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        problems.push(format!("{path}: must not have a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        problems.push(format!("{path}: must not carry user information"));
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+impl CredentialConfig {
+    pub(crate) fn validate(&self, path: &str, problems: &mut Vec<String>) {
+        match self {
+            Self::MasterKey { key_file, key_env } => {
+                if key_file.is_some() == key_env.is_some() {
+                    problems.push(format!("{path}: give exactly one of key_file and key_env"));
+                }
+                if key_env.as_ref().is_some_and(|name| name.is_empty()) {
+                    problems.push(format!("{path}.key_env: must not be empty"));
+                }
+                if key_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                    problems.push(format!("{path}.key_file: must not be empty"));
+                }
+            }
+            Self::ManagedIdentity(mi) => mi.validate(path, problems),
+        }
+    }
+}
+
+impl ManagedIdentityConfig {
+    fn validate(&self, path: &str, problems: &mut Vec<String>) {
+        if self.resource.is_empty() {
+            problems.push(format!("{path}.resource: must not be empty"));
+        } else if self.resource.ends_with('/') {
+            problems.push(format!(
+                "{path}.resource: must not end with \"/\" (it becomes the token audience as written)"
+            ));
+        } else if self.resource.ends_with("/.default") {
+            problems.push(format!(
+                "{path}.resource: give the resource, not a scope ending in /.default"
+            ));
+        }
+        let ids = [&self.client_id, &self.object_id, &self.resource_id];
+        if ids.iter().filter(|id| id.is_some()).count() > 1 {
+            problems.push(format!(
+                "{path}: give at most one of client_id, object_id and resource_id"
+            ));
+        }
+        if ids
+            .iter()
+            .any(|id| id.as_ref().is_some_and(|v| v.is_empty()))
+        {
+            problems.push(format!("{path}: an identity selector must not be empty"));
+        }
+        let bad_endpoint =
+            |url: &Url| !matches!(url.scheme(), "http" | "https") || url.host().is_none();
+        if self.endpoint.as_ref().is_some_and(bad_endpoint) {
+            problems.push(format!("{path}.endpoint: must be an http or https url"));
+        }
+        if self.source == MiSource::AppService && self.identity_header_env.is_empty() {
+            problems.push(format!("{path}.identity_header_env: must not be empty"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> UpstreamConfig {
+        toml::from_str(text).expect("test config must parse")
+    }
+
+    const MI: &str = r#"
+        endpoint = "https://acct.documents.azure.com/"
+        [credential]
+        kind = "managed_identity"
+    "#;
+
+    #[test]
+    fn managed_identity_defaults_are_filled_in() {
+        let cfg = parse(MI);
+        assert_eq!(cfg.connect_timeout_seconds, 5);
+        assert_eq!(cfg.response_timeout_seconds, 60);
+        assert_eq!(cfg.idle_timeout_seconds, 90);
+        let CredentialConfig::ManagedIdentity(mi) = &cfg.credential else {
+            panic!("expected managed identity");
+        };
+        assert_eq!(mi.source, MiSource::Imds);
+        assert_eq!(mi.resource, "https://cosmos.azure.com");
+        assert_eq!(mi.identity_header_env, "IDENTITY_HEADER");
+        assert!(cfg.validate("upstream").is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_at_every_level() {
+        let top = format!("{MI}\n[extra]\nx = 1");
+        assert!(toml::from_str::<UpstreamConfig>(&top).is_err());
+        let inner = format!("{MI}\nsurprise = true");
+        assert!(toml::from_str::<UpstreamConfig>(&inner).is_err());
+        let key = r#"
+            endpoint = "https://acct.documents.azure.com/"
+            [credential]
+            kind = "master_key"
+            key_env = "K"
+            key = "inline"
+        "#;
+        assert!(toml::from_str::<UpstreamConfig>(key).is_err());
+    }
+
+    #[test]
+    fn resource_with_trailing_slash_is_refused() {
+        let cfg = parse(&format!(
+            "{MI}\nresource = \"https://acct.documents.azure.com/\""
+        ));
+        let problems = cfg.validate("upstream");
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].starts_with("upstream.credential.resource:"));
+    }
+
+    #[test]
+    fn two_identity_selectors_are_refused() {
+        let cfg = parse(&format!("{MI}\nclient_id = \"a\"\nobject_id = \"b\""));
+        assert_eq!(cfg.validate("u").len(), 1);
+    }
+
+    #[test]
+    fn master_key_needs_exactly_one_source() {
+        let none =
+            parse("endpoint = \"https://localhost:8081/\"\n[credential]\nkind = \"master_key\"\n");
+        assert_eq!(none.validate("u").len(), 1);
+        let both = parse(
+            "endpoint = \"https://localhost:8081/\"\n[credential]\nkind = \"master_key\"\n\
+             key_env = \"K\"\nkey_file = \"/k\"\n",
+        );
+        assert_eq!(both.validate("u").len(), 1);
+    }
+
+    #[test]
+    fn every_endpoint_problem_is_reported_at_once() {
+        let mut cfg = parse(MI);
+        cfg.endpoint = Url::parse("http://acct.example/path?q=1").expect("test url");
+        cfg.connect_timeout_seconds = 0;
+        let problems = cfg.validate("upstream");
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems.iter().all(|p| p.starts_with("upstream.")));
+    }
+
+    #[test]
+    fn plain_http_is_accepted_for_loopback_hosts_only() {
+        let mut cfg = parse(MI);
+        for ok in [
+            "http://127.0.0.1:8081/",
+            "http://localhost/",
+            "http://[::1]:1/",
+        ] {
+            cfg.endpoint = Url::parse(ok).expect("test url");
+            assert!(cfg.validate("u").is_empty(), "{ok}");
+        }
+        cfg.endpoint = Url::parse("http://10.0.0.1/").expect("test url");
+        assert_eq!(cfg.validate("u").len(), 1);
+    }
+}

@@ -1,0 +1,297 @@
+//! Sending one client request on to the Cosmos gateway with cosmogate's own credential.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{self, HeaderName};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Extensions, HeaderMap, HeaderValue, Request, Response, Uri, Version};
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use url::Url;
+
+use crate::config::UpstreamConfig;
+use crate::credential::Credential;
+use crate::error::{BoxError, UpstreamError};
+use crate::hop::{copy_end_to_end, strip_hop_by_hop};
+use crate::tls;
+
+/// The request and response body type the forwarder sends upstream.
+pub type UpstreamBody = UnsyncBoxBody<Bytes, Box<dyn StdError + Send + Sync>>;
+
+const X_MS_DATE: HeaderName = HeaderName::from_static("x-ms-date");
+
+/// A pooled HTTP/1.1 and HTTP/2 client for one Cosmos account endpoint. Cheap to clone.
+///
+/// It forwards the request target exactly as received, replaces the client's credential with
+/// its own, and never retries: the Cosmos SDKs retry throttled requests themselves, and a
+/// second layer would multiply load on a throttled account. (The one exception is hyper's
+/// own resend of a request that never left us because a pooled connection had just closed.)
+#[derive(Clone)]
+pub struct Forwarder {
+    client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+    credential: Credential,
+    endpoint: Url,
+    scheme: Scheme,
+    authority: Authority,
+    host: HeaderValue,
+    response_timeout: Duration,
+}
+
+impl fmt::Debug for Forwarder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Forwarder")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("credential", &self.credential)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Forwarder {
+    /// Builds the client: TLS with the system roots plus `ca_file`, HTTP/2 when the gateway
+    /// offers it through ALPN, and the configured timeouts. Refuses a config that does not
+    /// pass [`UpstreamConfig::validate`].
+    pub fn new(cfg: &UpstreamConfig, credential: Credential) -> Result<Forwarder, UpstreamError> {
+        let problems = cfg.validate("upstream");
+        if !problems.is_empty() {
+            return Err(UpstreamError::Config(problems.join("; ")));
+        }
+        let (scheme, authority) = origin(&cfg.endpoint)?;
+        let host = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| UpstreamError::Config("endpoint host is not a header value".into()))?;
+
+        Ok(Forwarder {
+            client: build_client(cfg, &scheme)?,
+            credential,
+            endpoint: cfg.endpoint.clone(),
+            scheme,
+            authority,
+            host,
+            response_timeout: Duration::from_secs(cfg.response_timeout_seconds),
+        })
+    }
+
+    /// The account endpoint requests go to.
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    /// Sends `req` upstream and returns the response as soon as its headers arrive; the body
+    /// streams on.
+    ///
+    /// The upstream URI is the endpoint's scheme and authority with the incoming path and
+    /// query unchanged, byte for byte. Hop-by-hop headers (and every header named in
+    /// `Connection`) are dropped both ways, as are the client's `Authorization`, `x-ms-date`
+    /// and `Date`; `Host`, a fresh `x-ms-date` and our `Authorization` (signed over
+    /// `resource_type`, `resource_link` and that date) are set; every other header keeps its
+    /// value and order.
+    pub async fn forward(
+        &self,
+        req: Request<UpstreamBody>,
+        resource_type: &str,
+        resource_link: &str,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let (mut parts, body) = req.into_parts();
+        let date = httpdate::fmt_http_date(SystemTime::now());
+        let authorization = self
+            .credential
+            .authorization(&parts.method, resource_type, resource_link, &date)
+            .await?;
+        let date = HeaderValue::try_from(date)
+            .map_err(|_| UpstreamError::protocol("date is not a header value"))?;
+
+        parts.uri = self.upstream_uri(parts.uri.path_and_query())?;
+        // ALPN picks HTTP/2; asking for it here would force prior knowledge on plain http.
+        parts.version = Version::HTTP_11;
+        // Server-side extensions (upgrade handles, header case maps) mean nothing upstream.
+        parts.extensions = Extensions::new();
+        prepare_headers(&mut parts.headers, &self.host, date, authorization);
+
+        let sent = self.client.request(Request::from_parts(parts, body));
+        let response = match tokio::time::timeout(self.response_timeout, sent).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(err)) => return Err(classify(err)),
+            Err(_) => return Err(UpstreamError::Timeout),
+        };
+        let (mut parts, body) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, body))
+    }
+
+    fn upstream_uri(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, UpstreamError> {
+        let path_and_query = path_and_query
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|_| UpstreamError::protocol("cannot build the upstream uri"))
+    }
+}
+
+/// A pooled client speaking HTTP/1.1, or HTTP/2 when ALPN picks it.
+fn build_client(
+    cfg: &UpstreamConfig,
+    scheme: &Scheme,
+) -> Result<Client<HttpsConnector<HttpConnector>, UpstreamBody>, UpstreamError> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(cfg.connect_timeout_seconds)));
+    // A plain-http loopback endpoint never uses TLS, so it needs no roots.
+    let tls = tls::client_config(cfg.ca_file.as_deref(), *scheme == Scheme::HTTPS)?;
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new());
+    match cfg.idle_timeout_seconds {
+        0 => builder.pool_max_idle_per_host(0),
+        secs => builder.pool_idle_timeout(Duration::from_secs(secs)),
+    };
+    Ok(builder.build(connector))
+}
+
+/// The scheme and `host[:port]` of the endpoint; the port only when it is not the default.
+fn origin(endpoint: &Url) -> Result<(Scheme, Authority), UpstreamError> {
+    let scheme = match endpoint.scheme() {
+        "https" => Scheme::HTTPS,
+        "http" => Scheme::HTTP,
+        _ => {
+            return Err(UpstreamError::Config(
+                "endpoint scheme must be https".into(),
+            ));
+        }
+    };
+    let host = endpoint
+        .host_str()
+        .ok_or_else(|| UpstreamError::Config("endpoint has no host".into()))?;
+    let text = match endpoint.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let authority = Authority::try_from(text)
+        .map_err(|_| UpstreamError::Config("endpoint host is not a valid authority".into()))?;
+    Ok((scheme, authority))
+}
+
+/// Host first, then the client's end-to-end headers in their order, then our date and
+/// credential.
+fn prepare_headers(
+    headers: &mut HeaderMap,
+    host: &HeaderValue,
+    date: HeaderValue,
+    authorization: HeaderValue,
+) {
+    // A message with both framings is read by its Transfer-Encoding; the stale length must
+    // not travel on once that header is gone (RFC 9112 §6.3).
+    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+    let replaced = [header::HOST, header::AUTHORIZATION, X_MS_DATE, header::DATE];
+    let old = std::mem::take(headers);
+    headers.reserve(old.len() + 2);
+    headers.insert(header::HOST, host.clone());
+    copy_end_to_end(old, headers, |name| {
+        replaced.contains(name) || (chunked && name == header::CONTENT_LENGTH)
+    });
+    headers.insert(X_MS_DATE, date);
+    headers.insert(header::AUTHORIZATION, authorization);
+}
+
+/// Sorts a client error into TLS, connect, timeout or protocol failures.
+fn classify(err: hyper_util::client::legacy::Error) -> UpstreamError {
+    let connect = err.is_connect();
+    let boxed: BoxError = Box::new(err);
+    if causes(&*boxed).any(|e| e.is::<rustls::Error>()) {
+        return UpstreamError::Tls(boxed);
+    }
+    let timed_out = causes(&*boxed).any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
+    });
+    match (connect, timed_out) {
+        (true, true) => UpstreamError::Timeout,
+        (true, false) => UpstreamError::Connect(boxed),
+        (false, _) => UpstreamError::Protocol {
+            reason: "the exchange with the upstream failed".into(),
+            source: Some(boxed),
+        },
+    }
+}
+
+/// The error and its causes, looking inside `io::Error`s (whose `source` skips the wrapped
+/// error itself).
+fn causes<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(err), |&e| {
+        let inner = e
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+            .map(|inner| inner as &(dyn StdError + 'static));
+        inner.or_else(|| e.source())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_ports_are_left_out_of_the_authority() {
+        let url = Url::parse("https://acct.documents.azure.com:443/").expect("url");
+        let (scheme, authority) = origin(&url).expect("origin");
+        assert_eq!(scheme, Scheme::HTTPS);
+        assert_eq!(authority.as_str(), "acct.documents.azure.com");
+        let url = Url::parse("https://[::1]:8081/").expect("url");
+        assert_eq!(origin(&url).expect("origin").1.as_str(), "[::1]:8081");
+    }
+
+    #[test]
+    fn client_credential_date_and_framing_headers_are_replaced() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("cosmogate.local"));
+        headers.insert(
+            "authorization",
+            HeaderValue::from_static("type=aad&ver=1.0&sig=c"),
+        );
+        headers.insert("x-ms-date", HeaderValue::from_static("old"));
+        headers.insert("date", HeaderValue::from_static("garbage"));
+        headers.insert("content-length", HeaderValue::from_static("4"));
+        headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        headers.insert("x-ms-version", HeaderValue::from_static("2020-07-15"));
+        prepare_headers(
+            &mut headers,
+            &HeaderValue::from_static("acct:443"),
+            HeaderValue::from_static("now"),
+            HeaderValue::from_static("ours"),
+        );
+        let left: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap_or("?")))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                ("host", "acct:443"),
+                ("x-ms-version", "2020-07-15"),
+                ("x-ms-date", "now"),
+                ("authorization", "ours"),
+            ]
+        );
+    }
+}

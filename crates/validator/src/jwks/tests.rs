@@ -1,0 +1,128 @@
+use serde_json::json;
+
+use super::*;
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn rsa(kid: &str) -> Value {
+    json!({"kty":"RSA","kid":kid,"n":b64(&[0xc5; 256]),"e":"AQAB"})
+}
+
+fn ec(kid: &str, crv: &str, size: usize) -> Value {
+    json!({"kty":"EC","kid":kid,"crv":crv,"x":b64(&vec![7; size]),"y":b64(&vec![9; size])})
+}
+
+fn parse(keys: Vec<Value>) -> ParsedSet {
+    let document = serde_json::to_vec(&json!({ "keys": keys })).expect("serializes");
+    parse_set(&document).expect("document parses")
+}
+
+fn with(mut key: Value, name: &str, value: Value) -> Value {
+    key[name] = value;
+    key
+}
+
+#[test]
+fn an_entra_style_key_without_alg_or_use_is_usable_for_every_rsa_algorithm() {
+    let set = parse(vec![rsa("rsa-1")]);
+    assert_eq!(set.keys.len(), 1);
+    for alg in [Algorithm::RS256, Algorithm::PS256, Algorithm::RS512] {
+        assert!(set.keys[0].fits(alg));
+    }
+    assert!(!set.keys[0].fits(Algorithm::ES256));
+}
+
+#[test]
+fn bad_unknown_and_encryption_keys_are_skipped_without_spoiling_the_set() {
+    let set = parse(vec![
+        with(rsa("enc"), "use", json!("enc")),
+        with(rsa("oaep"), "alg", json!("RSA-OAEP")),
+        json!({"kty":"RSA","kid":"short","n":"BQ","e":"AQAB"}),
+        json!({"kty":"oct","kid":"hmac","k":"c2VjcmV0"}),
+        json!({"kty":"AKP","kid":"pq","pub":"AAAA"}),
+        json!({"kid":"no-kty"}),
+        json!("not an object"),
+        with(rsa("kid-number"), "kid", json!(5)),
+        with(rsa("ops"), "key_ops", json!(["encrypt"])),
+        ec("p521", "P-521", 66),
+        ec("wrong-size", "P-256", 48),
+        with(ec("ec-rs", "P-256", 32), "alg", json!("RS256")),
+        rsa("good"),
+    ]);
+    let kids: Vec<_> = set.keys.iter().map(|k| k.kid.as_deref()).collect();
+    assert_eq!(kids, [Some("good")]);
+    assert_eq!(set.skipped, 12);
+}
+
+#[test]
+fn curves_are_bound_to_their_algorithms() {
+    let set = parse(vec![ec("p256", "P-256", 32), ec("p384", "P-384", 48)]);
+    assert!(set.keys[0].fits(Algorithm::ES256) && !set.keys[0].fits(Algorithm::ES384));
+    assert!(set.keys[1].fits(Algorithm::ES384) && !set.keys[1].fits(Algorithm::ES256));
+}
+
+#[test]
+fn documents_that_are_not_key_sets_fail_as_a_whole() {
+    for document in [&b"<html></html>"[..], b"{}", br#"{"keys":{}}"#, b"[]"] {
+        assert!(parse_set(document).is_err());
+    }
+    assert!(parse(vec![]).keys.is_empty());
+}
+
+#[test]
+fn selection_by_kid_needs_exactly_one_fitting_key() {
+    let set = parse(vec![
+        rsa("rsa-1"),
+        with(rsa("rsa-b1"), "alg", json!("RS256")),
+        with(rsa("dup"), "alg", json!("RS256")),
+        with(rsa("dup"), "alg", json!("PS256")),
+        rsa("twin"),
+        rsa("twin"),
+    ]);
+    let keys = &set.keys;
+    assert_eq!(
+        select(keys, Some("rsa-1"), Algorithm::RS256).map(|k| k.kid.clone()),
+        Ok(Some("rsa-1".into()))
+    );
+    assert_eq!(
+        select(keys, Some("nope"), Algorithm::RS256).err(),
+        Some(Miss::UnknownKid)
+    );
+    assert_eq!(
+        select(keys, Some("rsa-b1"), Algorithm::PS256).err(),
+        Some(Miss::Mismatch)
+    );
+    assert_eq!(
+        select(keys, Some("rsa-1"), Algorithm::ES256).err(),
+        Some(Miss::Mismatch)
+    );
+    assert!(select(keys, Some("dup"), Algorithm::PS256).is_ok());
+    assert_eq!(
+        select(keys, Some("twin"), Algorithm::RS256).err(),
+        Some(Miss::Ambiguous)
+    );
+}
+
+#[test]
+fn a_token_without_kid_needs_a_single_compatible_key() {
+    let one = parse(vec![rsa("rsa-1"), ec("ec-1", "P-256", 32)]);
+    assert!(select(&one.keys, None, Algorithm::RS256).is_ok());
+    assert_eq!(
+        select(&one.keys, None, Algorithm::ES384).err(),
+        Some(Miss::NoKey)
+    );
+    let two = parse(vec![rsa("a"), rsa("b")]);
+    assert_eq!(
+        select(&two.keys, None, Algorithm::RS256).err(),
+        Some(Miss::Ambiguous)
+    );
+}
+
+#[test]
+fn key_debug_output_hides_the_key() {
+    let set = parse(vec![rsa("rsa-1")]);
+    let printed = format!("{:?}", set.keys[0]);
+    assert!(printed.contains("[redacted]") && !printed.contains(&b64(&[0xc5; 256])));
+}

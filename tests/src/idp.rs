@@ -1,0 +1,137 @@
+//! The test OpenID provider (`tests/rig/idp.mjs`, oidc-provider 9).
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::process::{RigProcess, node_script};
+
+/// The audience the IdP puts in tokens unless another resource is asked for.
+pub const DEFAULT_RESOURCE: &str = "api://cosmogate";
+
+/// The IdP's clients: `(client_id, secret, roles)`. All carry `tenant: "t1"`; `app-es256`
+/// gets ES256-signed tokens, the others RS256.
+pub const CLIENTS: &[(&str, &str, &[&str])] = &[
+    ("app-reader", "reader-secret", &["cosmos.reader"]),
+    (
+        "app-writer",
+        "writer-secret",
+        &["cosmos.reader", "cosmos.writer"],
+    ),
+    (
+        "app-es256",
+        "es256-secret",
+        &["cosmos.reader", "cosmos.writer"],
+    ),
+    ("app-nobody", "nobody-secret", &[]),
+];
+
+/// A running test IdP with issuer `http://127.0.0.1:<port>`.
+#[derive(Debug)]
+pub struct Idp {
+    /// The issuer, exactly as it appears in `iss` (no trailing slash).
+    pub issuer: String,
+    /// The port on 127.0.0.1.
+    pub port: u16,
+    /// The token endpoint taken from discovery.
+    pub token_endpoint: String,
+    http: reqwest::Client,
+    process: RigProcess,
+}
+
+#[derive(Deserialize)]
+struct Discovery {
+    token_endpoint: String,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+}
+
+impl Idp {
+    /// Starts the IdP with the default access-token lifetime of 300 s.
+    pub async fn start(dir: &Path) -> anyhow::Result<Idp> {
+        Self::start_with_ttl(dir, 300).await
+    }
+
+    /// Starts the IdP with access tokens that live `ttl_secs` seconds.
+    pub async fn start_with_ttl(dir: &Path, ttl_secs: u64) -> anyhow::Result<Idp> {
+        let mut cmd = node_script("idp.mjs")?;
+        cmd.arg("--ttl").arg(ttl_secs.to_string());
+        let process = RigProcess::spawn("idp", cmd, dir).await?;
+        let port = process.port()?;
+        let issuer = process
+            .ready()
+            .get("issuer")
+            .and_then(|v| v.as_str())
+            .context("idp ready line has no issuer")?
+            .to_string();
+        let http = reqwest::Client::builder().build()?;
+        let discovery: Discovery = http
+            .get(format!("{issuer}/.well-known/openid-configuration"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await
+            .context("reading idp discovery")?;
+        Ok(Idp {
+            issuer,
+            port,
+            token_endpoint: discovery.token_endpoint,
+            http,
+            process,
+        })
+    }
+
+    /// The discovery document URL.
+    pub fn discovery_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.issuer)
+    }
+
+    /// The JWKS URL.
+    pub fn jwks_url(&self) -> String {
+        format!("{}/jwks", self.issuer)
+    }
+
+    /// A client_credentials access token for audience [`DEFAULT_RESOURCE`].
+    pub async fn token(&self, client: &str, secret: &str) -> anyhow::Result<String> {
+        self.token_for(client, secret, DEFAULT_RESOURCE).await
+    }
+
+    /// A client_credentials access token for `resource` (any absolute URI) as audience.
+    pub async fn token_for(
+        &self,
+        client: &str,
+        secret: &str,
+        resource: &str,
+    ) -> anyhow::Result<String> {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("resource", resource),
+            ("scope", "cosmos"),
+        ];
+        let res = self
+            .http
+            .post(&self.token_endpoint)
+            .basic_auth(client, Some(secret))
+            .form(&form)
+            .send()
+            .await
+            .context("calling the idp token endpoint")?;
+        let status = res.status();
+        if !status.is_success() {
+            let body = res.text().await.unwrap_or_default();
+            bail!("idp token request for {client} answered {status}: {body}");
+        }
+        let token: TokenResponse = res.json().await.context("reading the idp token response")?;
+        Ok(token.access_token)
+    }
+
+    /// The file holding the IdP's stderr.
+    pub fn log_path(&self) -> &Path {
+        self.process.log_path()
+    }
+}

@@ -1,0 +1,254 @@
+//! A whole local deployment: the test IdP, the Cosmos-compatible server, (for managed
+//! identity) the loopback token endpoint, and a cosmogate configuration pointing at them.
+//!
+//! The tests run cosmogate in-process ([`Stack::start`]); the demo runs the `cosmogate`
+//! binary against the configuration file [`Stack::config_path`] names.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::apps::{AppArgs, AppCredential};
+use crate::certs::Certs;
+use crate::cosmos::CosmosServer;
+use crate::idp::Idp;
+use crate::paths::repo_root;
+use crate::process::read_jsonl;
+use crate::token_endpoint::TokenEndpoint;
+
+/// The account key of the Cosmos DB emulator, published by Microsoft for local development.
+pub const EMULATOR_KEY: &str =
+    "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+
+/// The database and container the policy in `config/policy.toml` talks about.
+pub const DATABASE: &str = "shop";
+/// See [`DATABASE`].
+pub const CONTAINER: &str = "orders";
+/// A container in the same database that no role grants.
+pub const OTHER_CONTAINER: &str = "payroll";
+
+/// The identity header value the App Service stand-in expects.
+const IDENTITY_HEADER: &str = "rig-identity-header";
+
+/// Which credential cosmogate uses towards the Cosmos-compatible server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamAuth {
+    /// `managed_identity` over the IMDS protocol, against the loopback token endpoint.
+    ManagedIdentity,
+    /// `master_key` with the emulator key.
+    MasterKey,
+}
+
+/// How to build a [`Stack`].
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub upstream: UpstreamAuth,
+    /// Access token lifetime at the IdP, seconds. Default 300.
+    pub token_ttl: u64,
+    /// The issuer's leeway in cosmogate's configuration, seconds. Default 60.
+    pub leeway_seconds: u64,
+    /// The listen address written into the configuration. Default `127.0.0.1:0`.
+    pub listen: String,
+}
+
+impl StackOptions {
+    pub fn new(upstream: UpstreamAuth) -> StackOptions {
+        StackOptions {
+            upstream,
+            token_ttl: 300,
+            leeway_seconds: 60,
+            listen: "127.0.0.1:0".to_owned(),
+        }
+    }
+}
+
+/// The parts of a deployment, running, plus cosmogate's configuration file.
+#[derive(Debug)]
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub certs: Certs,
+    pub idp: Idp,
+    pub cosmos: CosmosServer,
+    pub tokens: Option<TokenEndpoint>,
+    pub config_path: PathBuf,
+    pub audit_path: PathBuf,
+    /// `https://127.0.0.1:<port>/` once cosmogate listens.
+    pub gateway_url: String,
+    gateway: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+impl Stack {
+    /// Starts the IdP, the Cosmos server (with `shop/orders` and `shop/payroll` created
+    /// directly on it, as ARM would) and the token endpoint, and writes the configuration.
+    /// cosmogate itself is not started.
+    pub async fn prepare(options: &StackOptions) -> anyhow::Result<Stack> {
+        let dir = tempfile::Builder::new()
+            .prefix("cosmogate-stack-")
+            .tempdir()?;
+        let certs = Certs::generate(dir.path())?;
+        let idp = Idp::start_with_ttl(dir.path(), options.token_ttl).await?;
+        let master = (options.upstream == UpstreamAuth::MasterKey).then_some(EMULATOR_KEY);
+        let setup = [(DATABASE, CONTAINER), (DATABASE, OTHER_CONTAINER)];
+        let cosmos = CosmosServer::start(dir.path(), &certs, master, &setup).await?;
+        let tokens = match options.upstream {
+            UpstreamAuth::MasterKey => None,
+            _ => Some(TokenEndpoint::start(dir.path(), IDENTITY_HEADER).await?),
+        };
+        let audit_path = dir.path().join("audit.jsonl");
+        let config_path = dir.path().join("cosmogate.toml");
+        let credential = credential_section(options.upstream, tokens.as_ref(), dir.path())?;
+        let config = format!(
+            r#"[listen]
+address = "{listen}"
+tls_cert_file = "{cert}"
+tls_key_file = "{key}"
+
+[[issuers]]
+issuer = "{issuer}"
+audiences = ["{audience}"]
+leeway_seconds = {leeway}
+
+[policy]
+file = "{policy}"
+
+[upstream]
+endpoint = "{endpoint}"
+ca_file = "{ca}"
+
+{credential}
+[audit]
+output = "{audit}"
+"#,
+            listen = options.listen,
+            cert = certs.cert.display(),
+            key = certs.key.display(),
+            issuer = idp.issuer,
+            audience = crate::idp::DEFAULT_RESOURCE,
+            leeway = options.leeway_seconds,
+            policy = repo_root().join("config/policy.toml").display(),
+            endpoint = cosmos.endpoint,
+            ca = certs.ca.display(),
+            audit = audit_path.display(),
+        );
+        std::fs::write(&config_path, config)?;
+        Ok(Stack {
+            dir,
+            certs,
+            idp,
+            cosmos,
+            tokens,
+            config_path,
+            audit_path,
+            gateway_url: String::new(),
+            gateway: None,
+        })
+    }
+
+    /// [`Stack::prepare`], then cosmogate in this process, listening on a free port.
+    pub async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
+        let mut stack = Stack::prepare(options).await?;
+        let loaded = cosmogate_server::Config::load(&stack.config_path)?;
+        let gateway = cosmogate_server::Gateway::build(loaded).await?;
+        let listener = gateway.bind().await?;
+        stack.gateway_url = format!("https://{}/", listener.local_addr()?);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(err) = gateway.serve(listener, shutdown).await {
+                eprintln!("cosmogate stopped with an error: {err}");
+            }
+        });
+        stack.gateway = Some((stop, task));
+        Ok(stack)
+    }
+
+    /// Arguments for a sample app that talks to cosmogate about `shop/orders`.
+    pub fn app(&self, client: &str, secret: &str) -> AppArgs {
+        let credential = AppCredential::Idp {
+            issuer: self.idp.issuer.clone(),
+            client: client.to_owned(),
+            secret: secret.to_owned(),
+        };
+        AppArgs::new(
+            &self.gateway_url,
+            &self.certs.ca,
+            DATABASE,
+            CONTAINER,
+            credential,
+        )
+    }
+
+    /// Like [`Stack::app`], but the app sends exactly `token`.
+    pub fn app_with_token(&self, token: &str) -> AppArgs {
+        let credential = AppCredential::StaticToken(token.to_owned());
+        AppArgs::new(
+            &self.gateway_url,
+            &self.certs.ca,
+            DATABASE,
+            CONTAINER,
+            credential,
+        )
+    }
+
+    /// An HTTPS client that trusts the stack's CA.
+    pub fn https_client(&self) -> anyhow::Result<reqwest::Client> {
+        let ca = reqwest::Certificate::from_pem(self.certs.ca_pem()?.as_bytes())?;
+        Ok(reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .no_proxy()
+            .build()?)
+    }
+
+    /// The audit records written so far, once the stream has gone quiet: a record is written
+    /// when its response ends, a moment after the client has read it.
+    pub async fn audit(&self) -> Vec<Value> {
+        let mut last = usize::MAX;
+        for _ in 0..50 {
+            let records = read_jsonl(&self.audit_path);
+            if records.len() == last {
+                return records;
+            }
+            last = records.len();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        read_jsonl(&self.audit_path)
+    }
+
+    /// Stops cosmogate and waits for it to drain.
+    pub async fn stop_gateway(&mut self) {
+        if let Some((stop, task)) = self.gateway.take() {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+    }
+}
+
+fn credential_section(
+    upstream: UpstreamAuth,
+    tokens: Option<&TokenEndpoint>,
+    dir: &Path,
+) -> anyhow::Result<String> {
+    let section = match (upstream, tokens) {
+        (UpstreamAuth::MasterKey, _) => {
+            let key_file = dir.join("account-key");
+            std::fs::write(&key_file, EMULATOR_KEY).context("writing the account key file")?;
+            format!(
+                "[upstream.credential]\nkind = \"master_key\"\nkey_file = \"{}\"\n",
+                key_file.display()
+            )
+        }
+        (UpstreamAuth::ManagedIdentity, Some(tokens)) => format!(
+            "[upstream.credential]\nkind = \"managed_identity\"\nsource = \"imds\"\n\
+             endpoint = \"{}\"\n",
+            tokens.imds_url()
+        ),
+        _ => anyhow::bail!("a managed identity stack needs the token endpoint"),
+    };
+    Ok(section)
+}
