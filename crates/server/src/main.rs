@@ -1,5 +1,6 @@
 //! The `cosmogate` command.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -124,6 +125,7 @@ fn init_logging(config: &LogConfig) {
         .unwrap_or_else(|| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match config.format {
         LogFormat::Json => builder.json().init(),
