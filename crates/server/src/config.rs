@@ -206,12 +206,7 @@ impl Config {
     /// Every problem in the configuration, each as `path.field: message`.
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        if self.issuers.is_empty() {
-            problems.push("issuers: at least one issuer is required".to_owned());
-        }
-        for (index, issuer) in self.issuers.iter().enumerate() {
-            problems.extend(issuer.validate(&format!("issuers[{index}]")));
-        }
+        problems.extend(cosmogate_validator::validate_issuers(&self.issuers, "issuers"));
         problems.extend(self.upstream.validate("upstream"));
         if let Some(url) = &self.listen.public_url {
             if url.scheme() != "https" {
