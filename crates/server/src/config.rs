@@ -206,7 +206,10 @@ impl Config {
     /// Every problem in the configuration, each as `path.field: message`.
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        problems.extend(cosmogate_validator::validate_issuers(&self.issuers, "issuers"));
+        problems.extend(cosmogate_validator::validate_issuers(
+            &self.issuers,
+            "issuers",
+        ));
         problems.extend(self.upstream.validate("upstream"));
         if let Some(url) = &self.listen.public_url {
             if url.scheme() != "https" {

@@ -15,6 +15,9 @@ use http::{Response, StatusCode};
 
 use crate::body::{ProxyBody, full};
 
+/// Seconds a client is asked to wait when a dependency gives no better estimate.
+const DEFAULT_RETRY_AFTER: u64 = 5;
+
 /// Why cosmogate could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -62,8 +65,12 @@ pub enum GatewayError {
     BadRequest { reason: &'static str },
     /// A body cosmogate must read to authorise the request is over its limit.
     TooLarge { reason: &'static str },
-    /// A dependency cosmogate needs (identity provider keys, token endpoint) is unavailable.
-    Unavailable { reason: &'static str },
+    /// A dependency cosmogate needs (identity provider keys, token endpoint) is unavailable;
+    /// the client is told to retry after `retry_after` seconds.
+    Unavailable {
+        reason: &'static str,
+        retry_after: u64,
+    },
     /// The Cosmos gateway could not be reached or answered in a way cosmogate cannot relay.
     Upstream {
         reason: &'static str,
@@ -81,7 +88,7 @@ impl GatewayError {
             | GatewayError::Forbidden { reason, .. }
             | GatewayError::BadRequest { reason }
             | GatewayError::TooLarge { reason }
-            | GatewayError::Unavailable { reason }
+            | GatewayError::Unavailable { reason, .. }
             | GatewayError::Upstream { reason, .. }
             | GatewayError::Internal { reason } => reason,
         }
@@ -157,8 +164,8 @@ impl GatewayError {
             GatewayError::Unauthenticated { .. } => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            GatewayError::Unavailable { .. } => {
-                headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+            GatewayError::Unavailable { retry_after, .. } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             _ => {}
         }
@@ -171,6 +178,7 @@ impl From<TokenError> for GatewayError {
         if err.is_unavailable() {
             GatewayError::Unavailable {
                 reason: err.reason_code(),
+                retry_after: err.retry_after_seconds().unwrap_or(DEFAULT_RETRY_AFTER),
             }
         } else {
             GatewayError::Unauthenticated {
@@ -203,7 +211,10 @@ impl From<UpstreamError> for GatewayError {
         let reason = err.reason_code();
         let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_GATEWAY);
         match status {
-            StatusCode::SERVICE_UNAVAILABLE => GatewayError::Unavailable { reason },
+            StatusCode::SERVICE_UNAVAILABLE => GatewayError::Unavailable {
+                reason,
+                retry_after: DEFAULT_RETRY_AFTER,
+            },
             StatusCode::INTERNAL_SERVER_ERROR => GatewayError::Internal { reason },
             _ => GatewayError::Upstream { reason, status },
         }
