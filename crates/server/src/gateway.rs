@@ -4,7 +4,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cosmogate_policy::Policy;
 use cosmogate_upstream::{Credential, Forwarder};
 use cosmogate_validator::Validator;
 use tokio::net::TcpListener;
@@ -13,13 +12,14 @@ use tokio_rustls::TlsAcceptor;
 use crate::audit::AuditSink;
 use crate::config::{Config, LimitsConfig, LoadedConfig};
 use crate::error::StartupError;
+use crate::reload::{self, LivePolicy};
 use crate::{serve, tls};
 
 /// What every request shares: read-only after startup.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub validator: Validator,
-    pub policy: Policy,
+    pub policy: Arc<LivePolicy>,
     pub forwarder: Forwarder,
     pub audit: AuditSink,
     /// The URL advertised in account documents, with its trailing slash.
@@ -32,7 +32,7 @@ pub(crate) struct Shared {
 pub struct Gateway {
     config: Config,
     validator: Validator,
-    policy: Policy,
+    policy: Arc<LivePolicy>,
     forwarder: Forwarder,
     audit: AuditSink,
     acceptor: TlsAcceptor,
@@ -54,7 +54,7 @@ impl Gateway {
         let config = loaded.config;
         let http = outbound_client()?;
         let acceptor = tls::acceptor(&config.listen.tls_cert_file, &config.listen.tls_key_file)?;
-        let policy = Policy::load(&config.policy.file).map_err(StartupError::Policy)?;
+        let policy = Arc::new(LivePolicy::load(&config.policy.file).map_err(StartupError::Policy)?);
         let validator = Validator::new(
             config.issuers.clone(),
             config.limits.max_token_bytes,
@@ -102,6 +102,7 @@ impl Gateway {
             None => format!("https://{local}/"),
         };
         tracing::info!(listen.address = %local, listen.public_url = %public_url, "Listening");
+        reload::spawn_watcher(Arc::clone(&self.policy));
         let shared = Arc::new(Shared {
             validator: self.validator,
             policy: self.policy,

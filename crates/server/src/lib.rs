@@ -13,6 +13,7 @@ mod config;
 mod error;
 mod gateway;
 mod proxy;
+mod reload;
 mod serve;
 mod tls;
 

@@ -179,7 +179,7 @@ fn authorize(
         issuer: &principal.issuer,
         claims: &principal.claims,
     };
-    let decision = shared.policy.decide(&subject, operation);
+    let decision = shared.policy.get().decide(&subject, operation);
     record.roles = decision.roles.clone();
     if decision.allowed {
         record.decision = "allow";
