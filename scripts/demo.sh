@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --locked -p cosmogate-server --bin cosmogate -p cosmogate-e2e --bin demo
-exec target/debug/demo --cosmogate target/debug/cosmogate "$@"
+target="${CARGO_TARGET_DIR:-target}/debug"
+exec "$target/demo" --cosmogate "$target/cosmogate" "$@"

@@ -2,7 +2,9 @@
 # Installs what the end-to-end rig needs, from the package registries only:
 #   - tests/rig/node_modules  (npm ci from tests/rig/package-lock.json)
 #   - tests/.venv             (python3 -m venv + pip install -r tests/requirements.txt)
-# Assumes only Node 20 + npm, Python 3.11 and Rust on the machine.
+#   - glewlwyd + sqlite3      (Debian packages, the second real OpenID provider; needs root or
+#                              sudo, and apt-get)
+# Assumes only Node 20 + npm, Python 3.11 and Rust on a Debian 12 machine.
 #
 # Idempotent: each step writes a stamp file holding the hash of its lockfile (and of the
 # interpreter version) and is skipped while that stamp still matches. Pass --force to redo both.
@@ -68,7 +70,33 @@ setup_python() {
   say "python: done"
 }
 
+# glewlwyd's postinst asks how to configure a database and, left alone, tries PostgreSQL and
+# fails. The rig builds its own sqlite database per run, so answer "No configuration". The
+# service is never started here: the rig runs its own instance on a loopback port.
+setup_glewlwyd() {
+  if dpkg-query -W -f='${Status}\n' glewlwyd sqlite3 2>/dev/null \
+    | grep -c 'install ok installed' | grep -qx 2; then
+    say "glewlwyd: installed ($(dpkg-query -W -f='${Version}' glewlwyd))"
+    return
+  fi
+  need apt-get "glewlwyd comes from Debian's archive"
+  local sudo=()
+  if [[ "$(id -u)" != 0 ]]; then
+    need sudo "installing glewlwyd needs root"
+    sudo=(sudo)
+  fi
+  say "glewlwyd: apt-get update"
+  "${sudo[@]}" apt-get update -qq
+  say "glewlwyd: apt-get install glewlwyd sqlite3"
+  echo "glewlwyd glewlwyd/config_type select No configuration" \
+    | "${sudo[@]}" debconf-set-selections
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends glewlwyd sqlite3 >/dev/null
+  say "glewlwyd: done"
+}
+
 start=$SECONDS
 setup_node
 setup_python
+setup_glewlwyd
 say "ready in $((SECONDS - start)) s"

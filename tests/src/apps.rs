@@ -106,6 +106,9 @@ pub struct AppArgs {
     pub env: Vec<(String, String)>,
     /// Kill the app if it runs longer; default 120 s.
     pub timeout: Duration,
+    /// Echo the app's stderr to this process's stderr; default true (tests), the demo turns it
+    /// off to keep its output readable.
+    pub echo_stderr: bool,
 }
 
 impl AppArgs {
@@ -130,6 +133,7 @@ impl AppArgs {
             no_discovery: false,
             env: Vec::new(),
             timeout: Duration::from_secs(120),
+            echo_stderr: true,
         }
     }
 
@@ -250,7 +254,7 @@ pub async fn run_app(sdk: Sdk, args: &AppArgs) -> anyhow::Result<Vec<OpResult>> 
         .with_context(|| format!("waiting for the {} app", sdk.name()))?;
 
     let stderr = String::from_utf8_lossy(&output.stderr);
-    if !stderr.trim().is_empty() {
+    if args.echo_stderr && !stderr.trim().is_empty() {
         eprintln!("--- {} app stderr ---\n{}--- end ---", sdk.name(), stderr);
     }
     if !output.status.success() {

@@ -1,4 +1,5 @@
-//! The test OpenID provider (`tests/rig/idp.mjs`, oidc-provider 9).
+//! The test OpenID provider (`tests/rig/idp.mjs`, oidc-provider 9), including the key
+//! rotation it performs on request and the request counts it keeps.
 
 use std::path::Path;
 
@@ -38,6 +39,48 @@ pub struct Idp {
     pub token_endpoint: String,
     http: reqwest::Client,
     process: RigProcess,
+}
+
+/// A step of a signing-key rotation, in the order oidc-provider's documentation gives: publish
+/// the new keys next to the old ones, switch signing to them, then retire the old ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationPhase {
+    /// A new RS256 + ES256 pair joins the end of the JWKS; the old pair still signs.
+    Publish,
+    /// The new pair moves to the front and signs; the old pair stays published.
+    Switch,
+    /// The old pair leaves the JWKS.
+    Retire,
+}
+
+impl RotationPhase {
+    fn as_str(self) -> &'static str {
+        match self {
+            RotationPhase::Publish => "publish",
+            RotationPhase::Switch => "switch",
+            RotationPhase::Retire => "retire",
+        }
+    }
+}
+
+/// The IdP's keys after a rotation step.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeyRing {
+    /// The `kid`s in the JWKS, in the order served.
+    pub jwks: Vec<String>,
+    /// The `kid`s that sign now: the RSA one, then the EC one.
+    pub signing: Vec<String>,
+}
+
+/// What the IdP has been asked since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct IdpStats {
+    /// Requests for the JWKS.
+    pub jwks: u64,
+    /// Requests for the discovery document.
+    pub discovery: u64,
+    /// Requests to the token endpoint.
+    pub token: u64,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +171,39 @@ impl Idp {
         }
         let token: TokenResponse = res.json().await.context("reading the idp token response")?;
         Ok(token.access_token)
+    }
+
+    /// Performs one rotation step inside the running IdP (same port, same issuer) and returns
+    /// the resulting key ring. Steps out of order are refused.
+    pub async fn rotate(&self, phase: RotationPhase) -> anyhow::Result<KeyRing> {
+        let url = format!("{}/_rig/rotate?phase={}", self.issuer, phase.as_str());
+        let res = self
+            .http
+            .post(url)
+            .send()
+            .await
+            .context("rotating idp keys")?;
+        let status = res.status();
+        if !status.is_success() {
+            let body = res.text().await.unwrap_or_default();
+            bail!("idp rotation {phase:?} answered {status}: {body}");
+        }
+        res.json().await.context("reading the idp key ring")
+    }
+
+    /// The IdP's request counts so far.
+    pub async fn stats(&self) -> anyhow::Result<IdpStats> {
+        let url = format!("{}/_rig/stats", self.issuer);
+        let res = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .context("reading idp stats")?;
+        res.error_for_status()?
+            .json()
+            .await
+            .context("reading idp stats")
     }
 
     /// The file holding the IdP's stderr.

@@ -51,3 +51,19 @@ pub fn ensure_python_venv() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Fails with a pointer to `scripts/setup.sh` when glewlwyd (Debian package) or sqlite3 is
+/// missing.
+pub fn ensure_glewlwyd() -> anyhow::Result<()> {
+    let needed = [
+        "/usr/bin/glewlwyd",
+        "/usr/bin/sqlite3",
+        "/usr/share/doc/glewlwyd/database/init.sqlite3.sql.gz",
+    ];
+    for file in needed {
+        if !Path::new(file).is_file() {
+            bail!("{file} is missing: run scripts/setup.sh first (it installs glewlwyd)");
+        }
+    }
+    Ok(())
+}

@@ -43,16 +43,36 @@ pub enum UpstreamAuth {
     MasterKey,
 }
 
+/// Another issuer cosmogate trusts besides the stack's own IdP, for example a [`Glewlwyd`]
+/// the test started.
+///
+/// [`Glewlwyd`]: crate::Glewlwyd
+#[derive(Debug, Clone)]
+pub struct ExtraIssuer {
+    /// The issuer exactly as in `iss`; its keys are found through discovery.
+    pub issuer: String,
+    /// Accepted `aud` values.
+    pub audiences: Vec<String>,
+}
+
 /// How to build a [`Stack`].
 #[derive(Debug, Clone)]
 pub struct StackOptions {
     pub upstream: UpstreamAuth,
     /// Access token lifetime at the IdP, seconds. Default 300.
     pub token_ttl: u64,
-    /// The issuer's leeway in cosmogate's configuration, seconds. Default 60.
+    /// The leeway of every issuer in cosmogate's configuration, seconds. Default 60.
     pub leeway_seconds: u64,
     /// The listen address written into the configuration. Default `127.0.0.1:0`.
     pub listen: String,
+    /// `jwks_cache_seconds` of every issuer. Default: not written (cosmogate's default).
+    pub jwks_cache_seconds: Option<u64>,
+    /// `unknown_kid_cooldown_seconds` of every issuer. Default: not written.
+    pub unknown_kid_cooldown_seconds: Option<u64>,
+    /// Issuers trusted besides the stack's IdP. Default none.
+    pub extra_issuers: Vec<ExtraIssuer>,
+    /// The policy file. Default `config/policy.toml`.
+    pub policy_file: Option<PathBuf>,
 }
 
 impl StackOptions {
@@ -62,8 +82,51 @@ impl StackOptions {
             token_ttl: 300,
             leeway_seconds: 60,
             listen: "127.0.0.1:0".to_owned(),
+            jwks_cache_seconds: None,
+            unknown_kid_cooldown_seconds: None,
+            extra_issuers: Vec::new(),
+            policy_file: None,
         }
     }
+
+    /// The `[[issuers]]` tables: the stack's IdP first, then [`StackOptions::extra_issuers`].
+    fn issuer_sections(&self, idp_issuer: &str) -> String {
+        let own = ExtraIssuer {
+            issuer: idp_issuer.to_owned(),
+            audiences: vec![crate::idp::DEFAULT_RESOURCE.to_owned()],
+        };
+        std::iter::once(&own)
+            .chain(&self.extra_issuers)
+            .map(|issuer| self.issuer_section(issuer))
+            .collect()
+    }
+
+    fn issuer_section(&self, issuer: &ExtraIssuer) -> String {
+        let mut section = format!(
+            "[[issuers]]\nissuer = {}\naudiences = {}\nleeway_seconds = {}\n",
+            toml_string(&issuer.issuer),
+            toml_strings(&issuer.audiences),
+            self.leeway_seconds
+        );
+        if let Some(seconds) = self.jwks_cache_seconds {
+            section.push_str(&format!("jwks_cache_seconds = {seconds}\n"));
+        }
+        if let Some(seconds) = self.unknown_kid_cooldown_seconds {
+            section.push_str(&format!("unknown_kid_cooldown_seconds = {seconds}\n"));
+        }
+        section.push('\n');
+        section
+    }
+}
+
+/// A TOML basic string; JSON's escapes are a subset of TOML's.
+fn toml_string(value: &str) -> String {
+    serde_json::Value::from(value).to_string()
+}
+
+fn toml_strings(values: &[String]) -> String {
+    let quoted: Vec<String> = values.iter().map(|value| toml_string(value)).collect();
+    format!("[{}]", quoted.join(", "))
 }
 
 /// The parts of a deployment, running, plus cosmogate's configuration file.
@@ -101,18 +164,15 @@ impl Stack {
         let audit_path = dir.path().join("audit.jsonl");
         let config_path = dir.path().join("cosmogate.toml");
         let credential = credential_section(options.upstream, tokens.as_ref(), dir.path())?;
+        let policy =
+            (options.policy_file.clone()).unwrap_or_else(|| repo_root().join("config/policy.toml"));
         let config = format!(
             r#"[listen]
 address = "{listen}"
 tls_cert_file = "{cert}"
 tls_key_file = "{key}"
 
-[[issuers]]
-issuer = "{issuer}"
-audiences = ["{audience}"]
-leeway_seconds = {leeway}
-
-[policy]
+{issuers}[policy]
 file = "{policy}"
 
 [upstream]
@@ -126,10 +186,8 @@ output = "{audit}"
             listen = options.listen,
             cert = certs.cert.display(),
             key = certs.key.display(),
-            issuer = idp.issuer,
-            audience = crate::idp::DEFAULT_RESOURCE,
-            leeway = options.leeway_seconds,
-            policy = repo_root().join("config/policy.toml").display(),
+            issuers = options.issuer_sections(&idp.issuer),
+            policy = policy.display(),
             endpoint = cosmos.endpoint,
             ca = certs.ca.display(),
             audit = audit_path.display(),

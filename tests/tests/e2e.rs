@@ -86,12 +86,25 @@ async fn assert_upstream_saw_only_cosmogate(stack: &Stack) {
             "an app's token reached the upstream: {request}"
         );
     }
-    let allowed = audit.iter().filter(|r| r["decision"] == "allow").count();
+    let allowed: Vec<&Value> = audit.iter().filter(|r| r["decision"] == "allow").collect();
     assert_eq!(
-        allowed,
+        allowed.len(),
         requests.len(),
         "every upstream request is one allowed, audited request through cosmogate"
     );
+    for request in &requests {
+        let activity = request["headers"]["x-ms-activity-id"]
+            .as_str()
+            .unwrap_or_default();
+        let matching = allowed
+            .iter()
+            .filter(|r| r["activity_id"] == activity)
+            .count();
+        assert_eq!(
+            matching, 1,
+            "upstream request without its audit record: {request}"
+        );
+    }
 }
 
 async fn every_operation_succeeds(sdk: Sdk, upstream: UpstreamAuth) {

@@ -25,6 +25,25 @@ const DATA_READER: [DataAction; 4] = [
 /// The built-in role names a policy may use, for error messages.
 pub(crate) const BUILTIN_NAMES: &str = "\"data-reader\" or \"data-contributor\"";
 
+/// A set of data actions, as a bit per action.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ActionSet(u16);
+
+impl ActionSet {
+    pub(crate) fn of(actions: impl IntoIterator<Item = DataAction>) -> ActionSet {
+        ActionSet(actions.into_iter().fold(0, |bits, a| bits | bit(a)))
+    }
+
+    pub(crate) fn contains(self, action: DataAction) -> bool {
+        self.0 & bit(action) != 0
+    }
+}
+
+fn bit(action: DataAction) -> u16 {
+    // `DataAction` is a fieldless enum of ten variants, so its discriminant fits.
+    1 << (action as u16)
+}
+
 /// Expands one action name from a policy file. Accepts everything `DataAction::parse` accepts
 /// plus `items/*` and `containers/*`, short or with the `Microsoft.DocumentDB/...` prefix.
 pub(crate) fn expand(text: &str) -> Option<Vec<DataAction>> {
@@ -99,6 +118,21 @@ mod tests {
         for text in ["", "*", "items/raed", "containers/items", "readmetadata/*"] {
             assert_eq!(expand(text), None, "{text:?}");
         }
+    }
+
+    #[test]
+    fn an_action_set_holds_exactly_what_it_was_built_from() {
+        let set = ActionSet::of([DataAction::ItemsRead, DataAction::ManageConflicts]);
+        for action in DataAction::ALL {
+            let expected = matches!(action, DataAction::ItemsRead | DataAction::ManageConflicts);
+            assert_eq!(set.contains(action), expected, "{action:?}");
+        }
+        let all = ActionSet::of(DataAction::ALL);
+        assert!(
+            DataAction::ALL
+                .into_iter()
+                .all(|action| all.contains(action))
+        );
     }
 
     #[test]

@@ -1,18 +1,56 @@
-//! Matching a binding's claim condition against a token's claims.
+//! Conditions on a verified token: tests on single claims, combined with `all` and `any`, and
+//! optionally tied to an issuer.
+//!
+//! Every test is positive: a missing claim, or one of an unexpected JSON type, never matches,
+//! and there is no negation, so nothing is ever granted because a claim is absent.
 
 use serde_json::{Map, Value};
 
-/// A condition on one claim of a verified token.
-#[derive(Debug, Clone)]
-pub(crate) struct ClaimRule {
-    /// The claim path as written, e.g. `realm_access.roles`.
-    path: String,
-    /// `path` split on dots.
+use crate::glob::Glob;
+
+/// A claim named by a dotted path through nested objects, e.g. `realm_access.roles`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ClaimPath {
+    /// The path as written.
+    text: String,
+    /// `text` split on dots.
     segments: Vec<String>,
-    matcher: Matcher,
 }
 
-/// How the claim's value must look.
+impl ClaimPath {
+    /// `text` must be non-empty with no empty dot segments; the loader checks that.
+    pub(crate) fn new(text: &str) -> ClaimPath {
+        ClaimPath {
+            text: text.to_owned(),
+            segments: text.split('.').map(str::to_owned).collect(),
+        }
+    }
+
+    /// Whether `text` can name a claim: non-empty, without empty dot segments.
+    pub(crate) fn is_valid(text: &str) -> bool {
+        !text.split('.').any(str::is_empty)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Walks the path through nested objects. When that finds nothing, a top-level claim whose
+    /// name is the whole path is used instead, so that namespaced claims such as
+    /// `https://example.com/roles` can be named.
+    pub(crate) fn lookup<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
+        let (first, rest) = self.segments.split_first()?;
+        let mut value = claims.get(first.as_str());
+        for segment in rest {
+            value = value
+                .and_then(Value::as_object)
+                .and_then(|object| object.get(segment.as_str()));
+        }
+        value.or_else(|| claims.get(self.text.as_str()))
+    }
+}
+
+/// How a claim's value must look.
 #[derive(Debug, Clone)]
 pub(crate) enum Matcher {
     /// The claim is a string equal to this.
@@ -22,37 +60,47 @@ pub(crate) enum Matcher {
     Contains(String),
     /// The claim is a string equal to one of these.
     OneOf(Vec<String>),
+    /// The claim is a string starting with this, or an array with such a string element.
+    Prefix(String),
+    /// The claim is a string matching this pattern, or an array with such a string element.
+    Glob(Glob),
 }
 
-impl ClaimRule {
-    /// `path` must be non-empty with no empty dot segments; the loader checks that.
-    pub(crate) fn new(path: &str, matcher: Matcher) -> ClaimRule {
-        ClaimRule {
-            path: path.to_owned(),
-            segments: path.split('.').map(str::to_owned).collect(),
-            matcher,
-        }
-    }
+/// One claim and the matcher its value must satisfy.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimTest {
+    pub(crate) path: ClaimPath,
+    pub(crate) matcher: Matcher,
+}
 
-    /// Whether `claims` satisfy this rule. A missing claim or one of an unexpected JSON type
-    /// never matches.
+/// A condition on a principal: every part that is set must hold.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Condition {
+    /// The token's `iss` must be exactly this.
+    pub(crate) issuer: Option<String>,
+    /// A test on one claim.
+    pub(crate) test: Option<ClaimTest>,
+    /// Every one of these must hold.
+    pub(crate) all: Vec<Condition>,
+    /// At least one of these must hold, when there are any.
+    pub(crate) any: Vec<Condition>,
+}
+
+impl ClaimTest {
+    /// Whether `claims` satisfy this test.
     pub(crate) fn matches(&self, claims: &Map<String, Value>) -> bool {
-        self.lookup(claims)
+        self.path
+            .lookup(claims)
             .is_some_and(|value| self.matcher.matches(value))
     }
 
-    /// Walks the dotted path through nested objects. When that finds nothing, a top-level claim
-    /// whose name is the whole path is used instead, so that namespaced claims such as
-    /// `https://example.com/roles` can be named.
-    fn lookup<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
-        let (first, rest) = self.segments.split_first()?;
-        let mut value = claims.get(first.as_str());
-        for segment in rest {
-            value = value
-                .and_then(Value::as_object)
-                .and_then(|object| object.get(segment.as_str()));
+    /// The exact strings this test can match, for indexing; `None` for prefix and glob tests.
+    pub(crate) fn exact_values(&self) -> Option<Vec<&str>> {
+        match &self.matcher {
+            Matcher::Equals(value) | Matcher::Contains(value) => Some(vec![value.as_str()]),
+            Matcher::OneOf(values) => Some(values.iter().map(String::as_str).collect()),
+            Matcher::Prefix(_) | Matcher::Glob(_) => None,
         }
-        value.or_else(|| claims.get(self.path.as_str()))
     }
 }
 
@@ -70,102 +118,86 @@ impl Matcher {
                 Value::String(words) => words.split_ascii_whitespace().any(|w| w == expected),
                 _ => false,
             },
+            Matcher::Prefix(prefix) => any_string(value, |s| s.starts_with(prefix.as_str())),
+            Matcher::Glob(glob) => any_string(value, |s| glob.matches(s)),
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
+/// Whether `value` is a string passing `test`, or an array with a string element passing it.
+fn any_string(value: &Value, test: impl Fn(&str) -> bool) -> bool {
+    match value {
+        Value::String(s) => test(s),
+        Value::Array(items) => items.iter().filter_map(Value::as_str).any(test),
+        _ => false,
+    }
+}
 
-    fn claims(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => panic!("test claims must be an object"),
+impl Condition {
+    /// Whether a principal from `issuer` with `claims` satisfies this condition.
+    pub(crate) fn matches(&self, issuer: &str, claims: &Map<String, Value>) -> bool {
+        self.issuer.as_deref().is_none_or(|iss| iss == issuer)
+            && self.test.as_ref().is_none_or(|test| test.matches(claims))
+            && self.all.iter().all(|c| c.matches(issuer, claims))
+            && (self.any.is_empty() || self.any.iter().any(|c| c.matches(issuer, claims)))
+    }
+
+    /// `(claim, value)` pairs such that a principal satisfying this condition has at least one
+    /// of them (see [`index_values`]); `None` when no such list exists, for example for a
+    /// prefix or glob test or an issuer-only condition.
+    pub(crate) fn index_keys(&self) -> Option<Vec<(&ClaimPath, &str)>> {
+        if let Some(values) = self.test.as_ref().and_then(ClaimTest::exact_values) {
+            let path = &self.test.as_ref()?.path;
+            return Some(values.into_iter().map(|value| (path, value)).collect());
         }
+        if let Some(keys) = self.all.iter().find_map(Condition::index_keys) {
+            return Some(keys);
+        }
+        if self.any.is_empty() {
+            return None;
+        }
+        let mut keys = Vec::new();
+        for condition in &self.any {
+            keys.extend(condition.index_keys()?);
+        }
+        Some(keys)
     }
 
-    fn contains(path: &str, word: &str) -> ClaimRule {
-        ClaimRule::new(path, Matcher::Contains(word.to_owned()))
-    }
-
-    #[test]
-    fn equals_matches_only_an_identical_string() {
-        let rule = ClaimRule::new("tid", Matcher::Equals("t1".into()));
-        assert!(rule.matches(&claims(json!({"tid": "t1"}))));
-        assert!(!rule.matches(&claims(json!({"tid": "T1"}))));
-        assert!(!rule.matches(&claims(json!({"tid": "t1 "}))));
-        assert!(!rule.matches(&claims(json!({"tid": ["t1"]}))));
-        assert!(!rule.matches(&claims(json!({"other": "t1"}))));
-    }
-
-    #[test]
-    fn contains_matches_an_array_element() {
-        let rule = contains("roles", "orders.read");
-        assert!(rule.matches(&claims(json!({"roles": ["x", "orders.read"]}))));
-        assert!(!rule.matches(&claims(json!({"roles": ["orders.readwrite"]}))));
-        assert!(!rule.matches(&claims(json!({"roles": [["orders.read"]]}))));
-        assert!(!rule.matches(&claims(json!({"roles": []}))));
-    }
-
-    #[test]
-    fn contains_matches_a_word_of_a_space_separated_scope_string() {
-        let rule = contains("scp", "cosmos.read");
-        assert!(rule.matches(&claims(json!({"scp": "cosmos.read"}))));
-        assert!(rule.matches(&claims(json!({"scp": "openid cosmos.read cosmos.write"}))));
-        assert!(!rule.matches(&claims(json!({"scp": "cosmos.readwrite"}))));
-        assert!(!rule.matches(&claims(json!({"scp": "xcosmos.read"}))));
-        assert!(!rule.matches(&claims(json!({"scp": ""}))));
-    }
-
-    #[test]
-    fn one_of_matches_a_string_equal_to_any_option() {
-        let rule = ClaimRule::new("azp", Matcher::OneOf(vec!["app-a".into(), "app-b".into()]));
-        assert!(rule.matches(&claims(json!({"azp": "app-b"}))));
-        assert!(!rule.matches(&claims(json!({"azp": "app-c"}))));
-        assert!(!rule.matches(&claims(json!({"azp": ["app-a"]}))));
-    }
-
-    #[test]
-    fn nested_claim_paths_walk_objects() {
-        let rule = contains("realm_access.roles", "orders.read");
-        assert!(rule.matches(&claims(json!({"realm_access": {"roles": ["orders.read"]}}))));
-        assert!(!rule.matches(&claims(json!({"realm_access": ["orders.read"]}))));
-        assert!(!rule.matches(&claims(
-            json!({"realm_access": {"groups": ["orders.read"]}})
-        )));
-        assert!(!rule.matches(&claims(json!({"roles": ["orders.read"]}))));
-    }
-
-    #[test]
-    fn a_namespaced_claim_with_dots_in_its_name_can_be_named() {
-        let rule = contains("https://example.com/roles", "orders.read");
-        let token = claims(json!({"https://example.com/roles": ["orders.read"]}));
-        assert!(rule.matches(&token));
-    }
-
-    #[test]
-    fn absent_claims_and_wrong_types_never_match() {
-        let rules = [
-            contains("roles", "1"),
-            ClaimRule::new("roles", Matcher::Equals("1".into())),
-            ClaimRule::new("roles", Matcher::OneOf(vec!["1".into()])),
-            contains("roles.inner", "1"),
-        ];
-        let tokens = [
-            json!({}),
-            json!({"roles": null}),
-            json!({"roles": 1}),
-            json!({"roles": true}),
-            json!({"roles": [1, null, {"a": "1"}]}),
-            json!({"roles": {"inner": 1}}),
-            json!({"roles": {"1": "1"}}),
-        ];
-        for token in tokens {
-            for rule in &rules {
-                assert!(!rule.matches(&claims(token.clone())), "{rule:?} vs {token}");
+    /// The claim tests of this condition that hold for the principal, for explanations.
+    pub(crate) fn holding_tests<'a>(
+        &'a self,
+        issuer: &str,
+        claims: &Map<String, Value>,
+        out: &mut Vec<&'a ClaimTest>,
+    ) {
+        if let Some(test) = &self.test
+            && test.matches(claims)
+        {
+            out.push(test);
+        }
+        for condition in self.all.iter().chain(&self.any) {
+            if condition.matches(issuer, claims) {
+                condition.holding_tests(issuer, claims, out);
             }
         }
     }
 }
+
+/// The strings under which a claim value is looked up in an index of exact values: the string
+/// itself and its whitespace-separated words, or the string elements of an array. A value
+/// matched by an `equals`, `contains` or `one_of` test is always among them.
+pub(crate) fn index_values(value: &Value, mut each: impl FnMut(&str)) {
+    match value {
+        Value::String(s) => {
+            each(s);
+            s.split_ascii_whitespace()
+                .filter(|word| *word != s.as_str())
+                .for_each(&mut each);
+        }
+        Value::Array(items) => items.iter().filter_map(Value::as_str).for_each(each),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

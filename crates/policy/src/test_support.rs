@@ -26,6 +26,7 @@ pub(crate) fn op(
         container: container.map(str::to_owned),
         item_id: None,
         partition_key: None,
+        range_scoped: false,
         rid_based: false,
         batch: Vec::new(),
     }

@@ -65,6 +65,10 @@ pub struct Operation {
     pub item_id: Option<String>,
     /// The `x-ms-documentdb-partitionkey` header; `None` means container-wide.
     pub partition_key: Option<PartitionKey>,
+    /// True when `x-ms-documentdb-partitionkeyrangeid`, `x-ms-start-epk` or `x-ms-end-epk` is
+    /// present: the request is scoped to a partition key range (a physical partition or a
+    /// slice of the hash space) that may hold many logical partitions.
+    pub range_scoped: bool,
     /// True when the path addresses resources by `_rid` (metadata reads only).
     pub rid_based: bool,
     /// The operations of a batch or bulk body, once read.
@@ -208,6 +212,7 @@ pub fn classify(head: &RequestHead<'_>) -> Result<Operation, ProtocolError> {
         container: names.container,
         item_id: names.item_id,
         partition_key: headers::partition_key(head.headers)?,
+        range_scoped: headers::range_scoped(head.headers)?,
         rid_based: path.rid_based,
         batch: Vec::new(),
     })

@@ -11,6 +11,9 @@ use serde::Serialize;
 use crate::error::ProtocolError;
 
 pub(crate) const PARTITION_KEY: &str = "x-ms-documentdb-partitionkey";
+pub(crate) const PARTITION_KEY_RANGE_ID: &str = "x-ms-documentdb-partitionkeyrangeid";
+pub(crate) const START_EPK: &str = "x-ms-start-epk";
+pub(crate) const END_EPK: &str = "x-ms-end-epk";
 pub(crate) const IS_BATCH: &str = "x-ms-cosmos-is-batch-request";
 pub(crate) const BATCH_ATOMIC: &str = "x-ms-cosmos-batch-atomic";
 pub(crate) const IS_QUERY_PLAN: &str = "x-ms-cosmos-is-query-plan-request";
@@ -109,6 +112,17 @@ pub(crate) fn partition_key(headers: &HeaderMap) -> Result<Option<PartitionKey>,
     }
 }
 
+/// Whether the request is scoped to a physical partition key range or an effective
+/// partition key (EPK) range rather than to one logical partition key. Any of the three
+/// headers, with any value, counts; a repeated one is refused.
+pub(crate) fn range_scoped(headers: &HeaderMap) -> Result<bool, ProtocolError> {
+    let mut scoped = false;
+    for name in [PARTITION_KEY_RANGE_ID, START_EPK, END_EPK] {
+        scoped |= present(headers, name)?;
+    }
+    Ok(scoped)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +160,20 @@ mod tests {
         }
         let headers = map(&[(IS_UPSERT, b"true"), (IS_UPSERT, b"true")]);
         assert_eq!(flag(&headers, IS_UPSERT), malformed);
+    }
+
+    #[test]
+    fn range_headers_mark_a_request_as_range_scoped() {
+        assert_eq!(range_scoped(&HeaderMap::new()), Ok(false));
+        for name in [PARTITION_KEY_RANGE_ID, START_EPK, END_EPK] {
+            assert_eq!(range_scoped(&map(&[(name, b"0")])), Ok(true), "{name}");
+            let repeated = map(&[(name, b"0"), (name, b"1")]);
+            assert_eq!(
+                range_scoped(&repeated),
+                Err(ProtocolError::MalformedHeader { name }),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -15,15 +15,19 @@ mod batch;
 mod classify;
 mod error;
 mod headers;
+mod intent;
 mod master_key;
 mod path;
 
-pub use account::rewrite_account_document;
+pub use account::{
+    rewrite_account_document, rewrite_account_document_by_region, rewrite_content_location,
+};
 pub use action::DataAction;
 pub use auth::{ClientToken, TokenScheme, parse_authorization};
 pub use batch::{BatchOperation, classify_batch_body};
 pub use classify::{Operation, OperationKind, RequestHead, classify};
 pub use error::{ErrorClass, ProtocolError};
 pub use headers::PartitionKey;
+pub use intent::canonicalize_intent;
 pub use master_key::MasterKey;
 pub use path::{ResourcePath, parse_path};

@@ -32,10 +32,16 @@ pub struct AuditRecord {
     pub time: String,
     /// cosmogate's id for the request, also sent to the client as `x-cosmogate-request-id`.
     pub request_id: String,
+    /// The W3C trace id: the client's when it sent a valid `traceparent`, else a new one.
+    pub trace_id: String,
     /// The `x-ms-activity-id` sent to Cosmos DB, which its diagnostic logs record.
     pub activity_id: String,
     /// The socket peer.
     pub client_address: String,
+    /// The client as a trusted proxy in front of cosmogate reports it (`X-Forwarded-For`).
+    /// Only set when the socket peer is one of `listen.trusted_proxies`.
+    pub forwarded_for: Option<String>,
+    pub user_agent: Option<String>,
     pub principal: Option<AuditPrincipal>,
     pub method: String,
     /// The request path, without its query string.
@@ -50,15 +56,36 @@ pub struct AuditRecord {
     pub decision: &'static str,
     /// Why: `allowed`, or the reason code of the refusal or failure.
     pub reason: &'static str,
+    /// The policy rule that decided, when the policy names one.
+    pub rule: Option<String>,
+    /// Which policy decided: a prefix of the SHA-256 of the policy file.
+    pub policy_version: Option<String>,
     /// The policy roles that granted the request.
     pub roles: Vec<String>,
+    /// Audit-only rules that would have denied the request.
+    pub shadow: Vec<ShadowRecord>,
     /// The status the client received.
     pub status: u16,
     pub substatus: Option<String>,
     pub request_charge: Option<f64>,
+    /// Request body bytes read from the client.
+    pub bytes_in: u64,
+    /// Response body bytes sent to the client.
+    pub bytes_out: u64,
+    /// The status Cosmos DB answered with, when the request was forwarded.
+    pub upstream_status: Option<u16>,
+    /// Time until Cosmos DB's response headers arrived.
+    pub upstream_latency_ms: Option<f64>,
     /// Whether the response body was delivered to the end.
     pub completed: bool,
     pub latency_ms: f64,
+}
+
+/// An audit-only rule that would have denied the request.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShadowRecord {
+    pub rule: String,
+    pub reason: String,
 }
 
 /// Who made the request, as far as the validated token says.
@@ -66,6 +93,12 @@ pub struct AuditRecord {
 pub struct AuditPrincipal {
     pub iss: String,
     pub sub: String,
+    /// Entra ID's object id of the principal (`oid`).
+    pub oid: Option<String>,
+    /// The tenant (`tid`).
+    pub tid: Option<String>,
+    /// The client application (`azp`, `appid` or `client_id`).
+    pub client_id: Option<String>,
     /// A prefix of the SHA-256 of the token: correlates requests without keeping the token.
     pub token_fingerprint: String,
 }
@@ -78,6 +111,17 @@ pub fn capped(value: &str) -> String {
     let mut cut: String = value.chars().take(MAX_FIELD_CHARS).collect();
     cut.push('…');
     cut
+}
+
+/// `sha256:<hex>` of a value that may hold personal data.
+pub fn hashed(value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!("sha256:{}", hex::encode(Sha256::digest(value.as_bytes())))
+}
+
+/// Milliseconds with microsecond precision: enough, and free of float noise.
+pub fn millis(duration: std::time::Duration) -> f64 {
+    (duration.as_secs_f64() * 1e6).round() / 1000.0
 }
 
 /// Formats a time the way every record does.
@@ -105,6 +149,11 @@ impl AuditSink {
             queue,
             dropped: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Records dropped because the queue was full, since startup.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Queues one record. Never waits.

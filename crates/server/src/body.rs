@@ -21,36 +21,38 @@ pub fn full(bytes: Bytes) -> ProxyBody {
         .boxed_unsync()
 }
 
-/// Runs `on_end(completed)` exactly once: with `true` when the body's last frame has been
-/// sent, with `false` when it is dropped earlier (the client went away or the upstream body
-/// failed).
-pub struct Finish<F: FnOnce(bool)> {
+/// Runs `on_end(completed, bytes)` exactly once: with `true` when the body's last frame has
+/// been sent, with `false` when it is dropped earlier (the client went away or the upstream
+/// body failed); `bytes` is the data sent until then.
+pub struct Finish<F: FnOnce(bool, u64)> {
     inner: ProxyBody,
     on_end: Option<F>,
+    bytes: u64,
 }
 
-impl<F: FnOnce(bool)> std::fmt::Debug for Finish<F> {
+impl<F: FnOnce(bool, u64)> std::fmt::Debug for Finish<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Finish").finish_non_exhaustive()
     }
 }
 
-impl<F: FnOnce(bool)> Finish<F> {
+impl<F: FnOnce(bool, u64)> Finish<F> {
     pub fn new(inner: ProxyBody, on_end: F) -> Self {
         Self {
             inner,
             on_end: Some(on_end),
+            bytes: 0,
         }
     }
 
     fn end(&mut self, completed: bool) {
         if let Some(on_end) = self.on_end.take() {
-            on_end(completed);
+            on_end(completed, self.bytes);
         }
     }
 }
 
-impl<F: FnOnce(bool) + Unpin> Body for Finish<F> {
+impl<F: FnOnce(bool, u64) + Unpin> Body for Finish<F> {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -61,6 +63,9 @@ impl<F: FnOnce(bool) + Unpin> Body for Finish<F> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.bytes += frame.data_ref().map_or(0, |data| data.len() as u64);
+            }
             Poll::Ready(None) => this.end(true),
             Poll::Ready(Some(Err(_))) => this.end(false),
             _ => {}
@@ -77,7 +82,7 @@ impl<F: FnOnce(bool) + Unpin> Body for Finish<F> {
     }
 }
 
-impl<F: FnOnce(bool)> Drop for Finish<F> {
+impl<F: FnOnce(bool, u64)> Drop for Finish<F> {
     fn drop(&mut self) {
         // An empty body may never be polled to its end: hyper checks `is_end_stream` first.
         let completed = self.inner.is_end_stream();
@@ -90,11 +95,13 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
-    fn recorder() -> (Arc<Mutex<Vec<bool>>>, impl FnOnce(bool) + Unpin) {
+    type Seen = Arc<Mutex<Vec<(bool, u64)>>>;
+
+    fn recorder() -> (Seen, impl FnOnce(bool, u64) + Unpin) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&seen);
-        (seen, move |completed| {
-            sink.lock().expect("test mutex").push(completed)
+        (seen, move |completed, bytes| {
+            sink.lock().expect("test mutex").push((completed, bytes))
         })
     }
 
@@ -104,7 +111,7 @@ mod tests {
         let body = Finish::new(full(Bytes::from_static(b"hello")), on_end);
         let collected = body.collect().await.expect("body").to_bytes();
         assert_eq!(&collected[..], b"hello");
-        assert_eq!(*seen.lock().expect("test mutex"), vec![true]);
+        assert_eq!(*seen.lock().expect("test mutex"), vec![(true, 5)]);
     }
 
     #[tokio::test]
@@ -118,6 +125,49 @@ mod tests {
         let first = body.frame().await;
         assert!(first.is_some());
         drop(body);
-        assert_eq!(*seen.lock().expect("test mutex"), vec![false]);
+        assert_eq!(*seen.lock().expect("test mutex"), vec![(false, 1)]);
+    }
+}
+
+/// Counts the data bytes of a request body as it streams to the upstream.
+#[derive(Debug)]
+pub struct Counted<B> {
+    inner: B,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<B> Counted<B> {
+    pub fn new(inner: B, count: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
+        Self { inner, count }
+    }
+}
+
+impl<B> Body for Counted<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            let len = frame.data_ref().map_or(0, |data| data.len() as u64);
+            this.count
+                .fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -31,6 +31,9 @@ pub struct Config {
     /// Where audit records go.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// The admin listener: health, readiness and metrics.
+    #[serde(default)]
+    pub admin: AdminConfig,
     /// Diagnostic logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -50,6 +53,11 @@ pub struct ListenConfig {
     pub tls_cert_file: PathBuf,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) for the certificate.
     pub tls_key_file: PathBuf,
+    /// Networks of proxies in front of cosmogate (load balancers, ingress) whose
+    /// `X-Forwarded-For` is recorded in the audit record. Default: none, so the header is
+    /// ignored and only the socket peer is recorded.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Bounds on client input.
@@ -68,6 +76,14 @@ pub struct LimitsConfig {
     /// Largest account document (`GET /`) read for endpoint rewriting. Default 1 MiB.
     #[serde(default = "default_max_account_document_bytes")]
     pub max_account_document_bytes: usize,
+    /// Largest request head accepted, names and values of all headers together, in bytes;
+    /// larger ones get 431 before any token is parsed. Default 65536: room for an 8 KiB token
+    /// beside large session and continuation tokens.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Most headers accepted in one request; more get 431. Default 100.
+    #[serde(default = "default_max_header_count")]
+    pub max_header_count: usize,
 }
 
 impl Default for LimitsConfig {
@@ -76,6 +92,8 @@ impl Default for LimitsConfig {
             max_token_bytes: default_max_token_bytes(),
             max_batch_body_bytes: default_max_batch_body_bytes(),
             max_account_document_bytes: default_max_account_document_bytes(),
+            max_header_bytes: default_max_header_bytes(),
+            max_header_count: default_max_header_count(),
         }
     }
 }
@@ -92,12 +110,30 @@ fn default_max_account_document_bytes() -> usize {
     1024 * 1024
 }
 
+fn default_max_header_bytes() -> usize {
+    64 * 1024
+}
+
+fn default_max_header_count() -> usize {
+    100
+}
+
 /// Where the policy lives.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     /// Path of the policy file (TOML).
     pub file: PathBuf,
+}
+
+/// The admin listener, apart from the data port.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Socket address for plain-HTTP `/healthz`, `/readyz` and `/metrics`, for example
+    /// `127.0.0.1:9464`. Default: none, no admin listener. Keep it off networks apps reach.
+    #[serde(default)]
+    pub address: Option<SocketAddr>,
 }
 
 /// Where audit records are written: one JSON object per line.
@@ -107,6 +143,10 @@ pub struct AuditConfig {
     /// `"stdout"` (default) or a file path, appended to.
     #[serde(default)]
     pub output: AuditOutput,
+    /// Record item ids and partition keys as `sha256:<hex>` instead of their values, for
+    /// containers where they hold personal data. Default `false`.
+    #[serde(default)]
+    pub hash_identifiers: bool,
 }
 
 /// The destination of the audit stream.
@@ -184,8 +224,9 @@ impl Config {
         })?;
         let fingerprint = hex::encode(&Sha256::digest(text.as_bytes())[..8]);
         let origin = path.display().to_string();
+        // toml's message names the line, the column and the offending key.
         let mut config: Config = toml::from_str(&text).map_err(|err| StartupError::Invalid {
-            problems: vec![format!("{origin}: {}", err.message().trim())],
+            problems: vec![format!("{origin}: {}", err.to_string().trim())],
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);

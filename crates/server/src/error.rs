@@ -22,7 +22,7 @@ const DEFAULT_RETRY_AFTER: u64 = 5;
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     /// A file named on the command line or in the configuration could not be read.
-    #[error("cannot read {path}")]
+    #[error("cannot read {path}: {source}")]
     ReadFile {
         path: PathBuf,
         #[source]
@@ -43,7 +43,21 @@ pub enum StartupError {
     /// The policy could not be loaded.
     #[error("policy setup failed")]
     Policy(#[source] cosmogate_policy::PolicyError),
-    /// Binding or serving the listener failed.
+    /// The audit output could not be opened.
+    #[error("cannot open the audit output {destination}: {source}")]
+    Audit {
+        destination: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A listener could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serving the listener failed.
     #[error("listener failed")]
     Io(#[from] std::io::Error),
 }
@@ -65,6 +79,8 @@ pub enum GatewayError {
     BadRequest { reason: &'static str },
     /// A body cosmogate must read to authorise the request is over its limit.
     TooLarge { reason: &'static str },
+    /// The request head is over the header count or size limit.
+    HeadersTooLarge { reason: &'static str },
     /// A dependency cosmogate needs (identity provider keys, token endpoint) is unavailable;
     /// the client is told to retry after `retry_after` seconds.
     Unavailable {
@@ -88,6 +104,7 @@ impl GatewayError {
             | GatewayError::Forbidden { reason, .. }
             | GatewayError::BadRequest { reason }
             | GatewayError::TooLarge { reason }
+            | GatewayError::HeadersTooLarge { reason }
             | GatewayError::Unavailable { reason, .. }
             | GatewayError::Upstream { reason, .. }
             | GatewayError::Internal { reason } => reason,
@@ -101,6 +118,7 @@ impl GatewayError {
             GatewayError::Forbidden { .. } => StatusCode::FORBIDDEN,
             GatewayError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             GatewayError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             GatewayError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Upstream { status, .. } => *status,
             GatewayError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -126,6 +144,10 @@ impl GatewayError {
             GatewayError::TooLarge { .. } => (
                 "RequestEntityTooLarge",
                 "The request body is larger than the gateway accepts.".to_owned(),
+            ),
+            GatewayError::HeadersTooLarge { .. } => (
+                "RequestHeaderTooLarge",
+                "The request headers are larger than the gateway accepts.".to_owned(),
             ),
             GatewayError::Unavailable { .. } => (
                 "ServiceUnavailable",

@@ -9,9 +9,11 @@ use cosmogate_validator::Validator;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::admin;
 use crate::audit::AuditSink;
 use crate::config::{Config, LimitsConfig, LoadedConfig};
 use crate::error::StartupError;
+use crate::metrics::Metrics;
 use crate::reload::{self, LivePolicy};
 use crate::{serve, tls};
 
@@ -25,6 +27,9 @@ pub(crate) struct Shared {
     /// The URL advertised in account documents, with its trailing slash.
     pub public_url: String,
     pub limits: LimitsConfig,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub hash_identifiers: bool,
+    pub metrics: Arc<Metrics>,
 }
 
 /// A ready gateway: identity provider keys fetched, upstream credential acquired, policy
@@ -67,7 +72,15 @@ impl Gateway {
             .map_err(StartupError::Upstream)?;
         let forwarder =
             Forwarder::new(&config.upstream, credential).map_err(StartupError::Upstream)?;
-        let audit = AuditSink::open(&config.audit.output).await?;
+        let audit = AuditSink::open(&config.audit.output)
+            .await
+            .map_err(|source| StartupError::Audit {
+                destination: match &config.audit.output {
+                    crate::config::AuditOutput::Stdout => "stdout".to_owned(),
+                    crate::config::AuditOutput::File(path) => path.display().to_string(),
+                },
+                source,
+            })?;
         tracing::info!(
             config.fingerprint = %loaded.fingerprint,
             issuers = config.issuers.len(),
@@ -85,15 +98,40 @@ impl Gateway {
     }
 
     /// Binds the configured listen address.
-    pub async fn bind(&self) -> std::io::Result<TcpListener> {
-        TcpListener::bind(self.config.listen.address).await
+    pub async fn bind(&self) -> Result<TcpListener, StartupError> {
+        let address = self.config.listen.address;
+        TcpListener::bind(address)
+            .await
+            .map_err(|source| StartupError::Bind { address, source })
+    }
+
+    /// Binds the configured admin address, if there is one.
+    pub async fn bind_admin(&self) -> Result<Option<TcpListener>, StartupError> {
+        let Some(address) = self.config.admin.address else {
+            return Ok(None);
+        };
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| StartupError::Bind { address, source })?;
+        Ok(Some(listener))
     }
 
     /// Serves connections from `listener` until `shutdown` completes, then lets open
-    /// requests finish.
+    /// requests finish. The admin listener is bound from the configuration.
     pub async fn serve(
         self,
         listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), StartupError> {
+        let admin = self.bind_admin().await?;
+        self.serve_with_admin(listener, admin, shutdown).await
+    }
+
+    /// [`Gateway::serve`] with an admin listener the caller bound (or none).
+    pub async fn serve_with_admin(
+        self,
+        listener: TcpListener,
+        admin: Option<TcpListener>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), StartupError> {
         let local = listener.local_addr()?;
@@ -110,7 +148,14 @@ impl Gateway {
             audit: self.audit,
             public_url,
             limits: self.config.limits,
+            trusted_proxies: self.config.listen.trusted_proxies,
+            hash_identifiers: self.config.audit.hash_identifiers,
+            metrics: Arc::new(Metrics::new()),
         });
+        if let Some(admin) = admin {
+            tracing::info!(admin.address = %admin.local_addr()?, "Admin listener");
+            admin::spawn(admin, Arc::clone(&shared));
+        }
         serve::accept_loop(listener, self.acceptor, shared, shutdown).await?;
         Ok(())
     }

@@ -7,20 +7,25 @@
 //! conversion of every refusal into a Cosmos-shaped response, and the audit stream; it holds
 //! no protocol, token or policy logic of its own.
 
+mod admin;
 mod audit;
 mod body;
 mod config;
 mod error;
 mod gateway;
+mod metrics;
 mod proxy;
 mod reload;
 mod serve;
+mod summarize;
 mod tls;
+mod trace;
 
-pub use audit::{AuditPrincipal, AuditRecord, SCHEMA as AUDIT_SCHEMA};
+pub use audit::{AuditPrincipal, AuditRecord, SCHEMA as AUDIT_SCHEMA, ShadowRecord};
 pub use config::{
     AuditConfig, AuditOutput, Config, LimitsConfig, ListenConfig, LoadedConfig, LogConfig,
     LogFormat, PolicyConfig,
 };
 pub use error::{GatewayError, StartupError};
 pub use gateway::Gateway;
+pub use summarize::{SummarizeError, Summary, TimeRange, parse_time, summarize};

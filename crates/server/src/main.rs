@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use cosmogate_server::{Config, Gateway, LogConfig, LogFormat};
 use tracing_subscriber::EnvFilter;
 
+mod tools;
+
 /// An identity-aware gateway for Azure Cosmos DB.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -30,33 +32,93 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Explain how the policy decides one request: the classified operation, the claims,
+    /// bindings, roles and deny rules that mattered, and the decision. Never contacts the
+    /// identity provider: token claims are read without verification. Exits 0 when the
+    /// request would be allowed, 1 when denied, 2 on bad input.
+    Explain(Box<tools::ExplainArgs>),
+    /// Policy tools.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Audit tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Summarise audit files: who did which operations on which containers, and every
+    /// denial by principal and reason, as a terminal table and optionally an HTML report.
+    Summarize {
+        /// Only records at or after this time (RFC 3339, or YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only records before this time.
+        #[arg(long)]
+        to: Option<String>,
+        /// Also write a self-contained HTML report with a chart of requests over time.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Audit files (JSON lines).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Run table-driven policy tests from a cases file; exits non-zero on any failure.
+    Test(tools::TestArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(&config),
-        Command::Check { config } => check(&config),
+        Command::Check { config } => tools::check(&config),
+        Command::Explain(args) => tools::explain(&args),
+        Command::Policy {
+            command: PolicyCommand::Test(args),
+        } => tools::policy_test(&args),
+        Command::Audit {
+            command:
+                AuditCommand::Summarize {
+                    from,
+                    to,
+                    html,
+                    files,
+                },
+        } => summarize(from.as_deref(), to.as_deref(), html.as_deref(), &files),
     }
 }
 
-fn check(path: &Path) -> ExitCode {
-    let loaded = match Config::load(path) {
-        Ok(loaded) => loaded,
+fn summarize(
+    from: Option<&str>,
+    to: Option<&str>,
+    html: Option<&Path>,
+    files: &[PathBuf],
+) -> ExitCode {
+    let summary = cosmogate_server::TimeRange::parse(from, to)
+        .and_then(|range| cosmogate_server::summarize(files, range));
+    let summary = match summary {
+        Ok(summary) => summary,
         Err(err) => {
-            eprintln!("{err}");
+            eprintln!("{}", error_chain(&err));
             return ExitCode::FAILURE;
         }
     };
-    if let Err(err) = cosmogate_policy::Policy::load(&loaded.config.policy.file) {
-        eprintln!("{err}");
-        return ExitCode::FAILURE;
+    print!("{}", summary.table());
+    if let Some(path) = html {
+        if let Err(err) = std::fs::write(path, summary.html()) {
+            eprintln!("cannot write {}: {err}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!("HTML report written to {}", path.display());
     }
-    println!(
-        "{}: configuration and policy are valid (fingerprint {})",
-        path.display(),
-        loaded.fingerprint
-    );
     ExitCode::SUCCESS
 }
 
@@ -64,7 +126,7 @@ fn serve(path: &Path) -> ExitCode {
     let loaded = match Config::load(path) {
         Ok(loaded) => loaded,
         Err(err) => {
-            eprintln!("{err}");
+            eprintln!("{}", error_chain(&err));
             return ExitCode::FAILURE;
         }
     };
@@ -121,7 +183,15 @@ fn init_logging(config: &LogConfig) {
     let filter = std::env::var("COSMOGATE_LOG")
         .ok()
         .and_then(|text| EnvFilter::try_new(text).ok())
-        .or_else(|| EnvFilter::try_new(&config.level).ok())
+        // azure_identity's transport logs failed token requests at info; ours are reported
+        // once, by the credential cache.
+        .or_else(|| {
+            EnvFilter::try_new(format!(
+                "{},azure_core=warn,typespec_client_core=warn",
+                config.level
+            ))
+            .ok()
+        })
         .unwrap_or_else(|| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

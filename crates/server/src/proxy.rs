@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
@@ -9,43 +10,85 @@ use cosmogate_policy::Subject;
 use cosmogate_protocol::{Operation, OperationKind, RequestHead};
 use cosmogate_upstream::UpstreamBody;
 use cosmogate_validator::Principal;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderValue};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_LOCATION, HeaderValue, USER_AGENT};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::audit::{self, AuditPrincipal, AuditRecord};
-use crate::body::{Finish, ProxyBody, full};
+use crate::body::{Counted, Finish, ProxyBody, full};
 use crate::error::GatewayError;
 use crate::gateway::Shared;
+use crate::trace::TraceContext;
 
 const ACTIVITY_ID: &str = "x-ms-activity-id";
 const REQUEST_ID: &str = "x-cosmogate-request-id";
 
 /// Serves one request. Never fails: every refusal becomes a Cosmos-shaped response, and every
-/// request produces exactly one audit record, written when its response body ends.
+/// request produces exactly one audit record: when its response body ends, or, if the client
+/// goes away before the response is ready, when the request is abandoned.
 pub(crate) async fn handle(
     shared: Arc<Shared>,
     peer: SocketAddr,
     mut request: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
-    let mut record = new_record(peer, &mut request);
-    let response = match process(&shared, &mut record, request).await {
-        Ok(response) => response,
-        Err(err) => refuse(&mut record, err),
+    // Headers the client named in `Connection` never reach Cosmos DB, so neither the audit
+    // record nor any decision may be based on them.
+    cosmogate_upstream::strip_hop_by_hop(request.headers_mut());
+    drop_own_headers(request.headers_mut());
+    let trace = TraceContext::from_request(request.headers());
+    let record = new_record(&shared, peer, &trace, &mut request);
+    let bytes_in = Arc::new(AtomicU64::new(0));
+    let exchange = Exchange {
+        trace,
+        bytes_in: Arc::clone(&bytes_in),
     };
-    finish(&shared, record, started, response)
+    let mut pending = Pending::new(&shared, record, started, bytes_in);
+    let record = pending.record();
+    let response = match process(&shared, record, &exchange, request).await {
+        Ok(response) => response,
+        Err(err) => refuse(record, err),
+    };
+    pending.finish(response)
 }
 
-fn new_record(peer: SocketAddr, request: &mut Request<Incoming>) -> AuditRecord {
+/// Headers in cosmogate's own namespace are cosmogate's to set; a client's are dropped.
+fn drop_own_headers(headers: &mut HeaderMap) {
+    let own: Vec<http::HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("x-cosmogate-"))
+        .cloned()
+        .collect();
+    for name in own {
+        headers.remove(name);
+    }
+}
+
+/// What the steps of one request share besides its audit record.
+struct Exchange {
+    trace: TraceContext,
+    /// Request body bytes read so far, counted as they stream upstream.
+    bytes_in: Arc<AtomicU64>,
+}
+
+fn new_record(
+    shared: &Shared,
+    peer: SocketAddr,
+    trace: &TraceContext,
+    request: &mut Request<Incoming>,
+) -> AuditRecord {
     let activity_id = ensure_activity_id(request.headers_mut());
+    let headers = request.headers();
     AuditRecord {
         schema: audit::SCHEMA,
         time: audit::timestamp(SystemTime::now()),
         request_id: uuid::Uuid::new_v4().to_string(),
+        trace_id: trace.trace_id_hex(),
         activity_id,
         client_address: peer.to_string(),
+        forwarded_for: forwarded_for(shared, peer, headers),
+        user_agent: header_text(headers, USER_AGENT.as_str()),
         principal: None,
         method: audit::capped(request.method().as_str()),
         path: audit::capped(request.uri().path()),
@@ -57,13 +100,37 @@ fn new_record(peer: SocketAddr, request: &mut Request<Incoming>) -> AuditRecord 
         partition_key: None,
         decision: "deny",
         reason: "unknown",
+        rule: None,
+        policy_version: None,
         roles: Vec::new(),
+        shadow: Vec::new(),
         status: 0,
         substatus: None,
         request_charge: None,
+        bytes_in: 0,
+        bytes_out: 0,
+        upstream_status: None,
+        upstream_latency_ms: None,
         completed: false,
         latency_ms: 0.0,
     }
+}
+
+/// The client address a trusted proxy reports: the nearest `X-Forwarded-For` entry that is
+/// not itself a trusted proxy. `None` unless the socket peer is trusted.
+fn forwarded_for(shared: &Shared, peer: SocketAddr, headers: &HeaderMap) -> Option<String> {
+    let trusted = |ip: std::net::IpAddr| shared.trusted_proxies.iter().any(|net| net.contains(&ip));
+    if !trusted(peer.ip()) {
+        return None;
+    }
+    let mut hops: Vec<&str> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        hops.extend(value.to_str().ok()?.split(',').map(str::trim));
+    }
+    hops.into_iter()
+        .rev()
+        .find(|hop| hop.parse().map_or(true, |ip| !trusted(ip)))
+        .map(audit::capped)
 }
 
 /// Keeps the client's activity id when it is a UUID, else sets a fresh one, so the request
@@ -83,38 +150,73 @@ fn ensure_activity_id(headers: &mut HeaderMap) -> String {
 async fn process(
     shared: &Shared,
     record: &mut AuditRecord,
+    exchange: &Exchange,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, GatewayError> {
+    check_headers(request.headers(), &shared.limits)?;
     let principal = authenticate(shared, request.headers()).await?;
-    record.principal = Some(AuditPrincipal {
-        iss: audit::capped(&principal.issuer),
-        sub: audit::capped(&principal.subject),
-        token_fingerprint: principal.token_fingerprint.clone(),
-    });
+    record.principal = Some(audit_principal(&principal));
 
     let (mut parts, body) = request.into_parts();
-    // Headers the client named in `Connection` never reach Cosmos DB, so they must not reach
-    // the classifier either: policy decides on exactly what is forwarded.
-    cosmogate_upstream::strip_hop_by_hop(&mut parts.headers);
+    exchange.trace.propagate(&mut parts.headers);
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let mut operation = cosmogate_protocol::classify(&RequestHead {
         method: &parts.method,
         path: target,
         headers: &parts.headers,
     })?;
-    note_operation(record, &operation);
+    note_operation(shared, record, &operation);
 
     let body = if operation.needs_body() {
         let bytes = read_batch_body(body, shared.limits.max_batch_body_bytes).await?;
+        exchange
+            .bytes_in
+            .store(bytes.len() as u64, Ordering::Relaxed);
         cosmogate_protocol::classify_batch_body(&mut operation, &bytes)?;
-        note_operation(record, &operation);
+        note_operation(shared, record, &operation);
         full_upstream(bytes)
     } else {
-        body.map_err(Into::into).boxed_unsync()
+        Counted::new(body, Arc::clone(&exchange.bytes_in))
+            .map_err(Into::into)
+            .boxed_unsync()
     };
 
     authorize(shared, record, &principal, &operation)?;
+    cosmogate_protocol::canonicalize_intent(&operation, &mut parts.headers);
     forward(shared, record, &operation, Request::from_parts(parts, body)).await
+}
+
+/// Bounds on the request head, checked before anything parses it: total size and count
+/// (case C27), and header values that are not visible ASCII (case C26), which Cosmos DB's
+/// gateway would mangle or refuse.
+fn check_headers(
+    headers: &HeaderMap,
+    limits: &crate::config::LimitsConfig,
+) -> Result<(), GatewayError> {
+    if headers.len() > limits.max_header_count {
+        return Err(GatewayError::HeadersTooLarge {
+            reason: "too_many_headers",
+        });
+    }
+    let mut total = 0usize;
+    for (name, value) in headers {
+        total += name.as_str().len() + value.len();
+        let visible = value
+            .as_bytes()
+            .iter()
+            .all(|&byte| byte == b'\t' || (0x20..0x7f).contains(&byte));
+        if !visible {
+            return Err(GatewayError::BadRequest {
+                reason: "invalid_header_encoding",
+            });
+        }
+    }
+    if total > limits.max_header_bytes {
+        return Err(GatewayError::HeadersTooLarge {
+            reason: "headers_too_large",
+        });
+    }
+    Ok(())
 }
 
 async fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Principal, GatewayError> {
@@ -135,7 +237,31 @@ async fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Principal,
     Ok(shared.validator.validate(&token.token).await?)
 }
 
-fn note_operation(record: &mut AuditRecord, operation: &Operation) {
+fn audit_principal(principal: &Principal) -> AuditPrincipal {
+    let claim = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|name| principal.claims.get(*name).and_then(|value| value.as_str()))
+            .map(audit::capped)
+    };
+    AuditPrincipal {
+        iss: audit::capped(&principal.issuer),
+        sub: audit::capped(&principal.subject),
+        oid: claim(&["oid"]),
+        tid: claim(&["tid"]),
+        client_id: claim(&["azp", "appid", "client_id"]),
+        token_fingerprint: principal.token_fingerprint.clone(),
+    }
+}
+
+fn note_operation(shared: &Shared, record: &mut AuditRecord, operation: &Operation) {
+    let identifier = |value: &str| {
+        if shared.hash_identifiers {
+            audit::hashed(value)
+        } else {
+            audit::capped(value)
+        }
+    };
     record.operation = Some(operation.kind.as_str());
     record.actions = operation
         .actions
@@ -144,11 +270,11 @@ fn note_operation(record: &mut AuditRecord, operation: &Operation) {
         .collect();
     record.database = operation.database.as_deref().map(audit::capped);
     record.container = operation.container.as_deref().map(audit::capped);
-    record.item_id = operation.item_id.as_deref().map(audit::capped);
+    record.item_id = operation.item_id.as_deref().map(identifier);
     record.partition_key = operation
         .partition_key
         .as_ref()
-        .map(|key| audit::capped(&key.raw));
+        .map(|key| identifier(&key.raw));
 }
 
 async fn read_batch_body(body: Incoming, limit: usize) -> Result<Bytes, GatewayError> {
@@ -179,8 +305,19 @@ fn authorize(
         issuer: &principal.issuer,
         claims: &principal.claims,
     };
-    let decision = shared.policy.get().decide(&subject, operation);
+    let live = shared.policy.get();
+    let decision = live.policy.decide(&subject, operation);
+    record.policy_version = Some(live.version.clone());
     record.roles = decision.roles.clone();
+    record.rule = decision.rule.as_deref().map(audit::capped);
+    record.shadow = decision
+        .shadow
+        .iter()
+        .map(|hit| audit::ShadowRecord {
+            rule: audit::capped(&hit.rule),
+            reason: hit.reason.to_owned(),
+        })
+        .collect();
     if decision.allowed {
         record.decision = "allow";
         record.reason = "allowed";
@@ -220,37 +357,77 @@ async fn forward(
     operation: &Operation,
     request: Request<UpstreamBody>,
 ) -> Result<Response<ProxyBody>, GatewayError> {
+    let sent = Instant::now();
     let response = shared
         .forwarder
         .forward(request, &operation.resource_type, &operation.resource_link)
         .await?;
+    record.upstream_latency_ms = Some(audit::millis(sent.elapsed()));
+    record.upstream_status = Some(response.status().as_u16());
+    record.substatus = header_text(response.headers(), "x-ms-substatus");
+    // A 401 or 403 caused by cosmogate's own credential is cosmogate's fault, not the app's:
+    // it becomes a 502 with the reason in the audit record.
+    let response = screen(response).await?;
     let (mut parts, body) = response.into_parts();
-    record.substatus = header_text(&parts.headers, "x-ms-substatus");
     record.request_charge =
         header_text(&parts.headers, "x-ms-request-charge").and_then(|charge| charge.parse().ok());
+    rewrite_content_location(shared, &mut parts.headers);
     if operation.kind == OperationKind::ReadAccount && parts.status == StatusCode::OK {
         let document = rewrite_account(shared, body).await?;
         parts.headers.remove(CONTENT_LENGTH);
         return Ok(Response::from_parts(parts, full(document)));
     }
-    Ok(Response::from_parts(
-        parts,
-        body.map_err(Into::into).boxed_unsync(),
-    ))
+    Ok(Response::from_parts(parts, body))
+}
+
+type Screened = Result<Response<UpstreamBody>, cosmogate_upstream::UpstreamError>;
+
+/// Boxed so the future's `Send` bound is proven here, for a concrete body type: proving it
+/// through the generic function inside the request future trips a rustc limitation.
+fn screen(
+    response: Response<Incoming>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Screened> + Send>> {
+    Box::pin(cosmogate_upstream::screen_upstream_denial(response))
+}
+
+/// `content-location` names the upstream account; it must name cosmogate instead.
+fn rewrite_content_location(shared: &Shared, headers: &mut HeaderMap) {
+    let Some(value) = headers.get(CONTENT_LOCATION) else {
+        return;
+    };
+    let rewritten = value
+        .to_str()
+        .ok()
+        .and_then(|text| {
+            cosmogate_protocol::rewrite_content_location(text, &shared.public_url, &[])
+        })
+        .and_then(|text| HeaderValue::from_str(&text).ok());
+    match rewritten {
+        Some(value) => headers.insert(CONTENT_LOCATION, value),
+        None => headers.remove(CONTENT_LOCATION),
+    };
 }
 
 /// Points every endpoint the account advertises back at cosmogate, so SDKs that follow
 /// endpoint discovery keep sending their requests through the proxy.
-async fn rewrite_account(shared: &Shared, body: Incoming) -> Result<Bytes, GatewayError> {
+async fn rewrite_account(shared: &Shared, mut body: UpstreamBody) -> Result<Bytes, GatewayError> {
+    let unreadable = GatewayError::Upstream {
+        reason: "account_document_unreadable",
+        status: StatusCode::BAD_GATEWAY,
+    };
     let limit = shared.limits.max_account_document_bytes;
-    let bytes = Limited::new(body, limit)
-        .collect()
-        .await
-        .map_err(|_| GatewayError::Upstream {
-            reason: "account_document_unreadable",
-            status: StatusCode::BAD_GATEWAY,
-        })?
-        .to_bytes();
+    let mut bytes = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(unreadable);
+        };
+        if let Some(data) = frame.data_ref() {
+            if bytes.len() + data.len() > limit {
+                return Err(unreadable);
+            }
+            bytes.extend_from_slice(data);
+        }
+    }
     let rewritten = cosmogate_protocol::rewrite_account_document(&bytes, &shared.public_url)
         .map_err(|err| GatewayError::Upstream {
             reason: err.reason_code(),
@@ -272,7 +449,8 @@ fn refuse(record: &mut AuditRecord, err: GatewayError) -> Response<ProxyBody> {
         GatewayError::Unauthenticated { .. }
         | GatewayError::Forbidden { .. }
         | GatewayError::BadRequest { .. }
-        | GatewayError::TooLarge { .. } => {
+        | GatewayError::TooLarge { .. }
+        | GatewayError::HeadersTooLarge { .. } => {
             record.decision = "deny";
             tracing::info!(
                 request.id = %record.request_id,
@@ -295,23 +473,77 @@ fn refuse(record: &mut AuditRecord, err: GatewayError) -> Response<ProxyBody> {
     err.into_response(&record.activity_id)
 }
 
-fn finish(
-    shared: &Shared,
-    mut record: AuditRecord,
+/// The audit record of a request in flight. It is written exactly once: by the response
+/// body when it ends, or here on drop when the request is abandoned before a response exists
+/// (the client reset the stream while cosmogate waited on Cosmos DB).
+struct Pending {
+    record: Option<AuditRecord>,
+    sink: crate::audit::AuditSink,
+    metrics: Arc<crate::metrics::Metrics>,
     started: Instant,
-    mut response: Response<ProxyBody>,
-) -> Response<ProxyBody> {
-    record.status = response.status().as_u16();
-    if let Ok(value) = HeaderValue::from_str(&record.request_id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
-    let sink = shared.audit.clone();
-    let (parts, body) = response.into_parts();
-    let body = Finish::new(body, move |completed| {
-        record.completed = completed;
-        // Microsecond precision is plenty, and keeps the record free of float noise.
-        record.latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1000.0;
-        sink.record(&record);
-    });
-    Response::from_parts(parts, body.boxed_unsync())
+    bytes_in: Arc<AtomicU64>,
 }
+
+impl Pending {
+    fn new(
+        shared: &Shared,
+        record: AuditRecord,
+        started: Instant,
+        bytes_in: Arc<AtomicU64>,
+    ) -> Self {
+        Pending {
+            record: Some(record),
+            sink: shared.audit.clone(),
+            metrics: Arc::clone(&shared.metrics),
+            started,
+            bytes_in,
+        }
+    }
+
+    fn record(&mut self) -> &mut AuditRecord {
+        self.record
+            .as_mut()
+            .expect("the audit record must be present until the request finishes")
+    }
+
+    /// Hands the record to the response body, which writes it when it ends.
+    fn finish(mut self, mut response: Response<ProxyBody>) -> Response<ProxyBody> {
+        let Some(mut record) = self.record.take() else {
+            return response;
+        };
+        record.status = response.status().as_u16();
+        if let Ok(value) = HeaderValue::from_str(&record.request_id) {
+            response.headers_mut().insert(REQUEST_ID, value);
+        }
+        let (sink, metrics) = (self.sink.clone(), Arc::clone(&self.metrics));
+        let (started, bytes_in) = (self.started, Arc::clone(&self.bytes_in));
+        let (parts, body) = response.into_parts();
+        let body = Finish::new(body, move |completed, bytes_out| {
+            record.completed = completed;
+            record.bytes_out = bytes_out;
+            record.bytes_in = bytes_in.load(Ordering::Relaxed);
+            record.latency_ms = audit::millis(started.elapsed());
+            metrics.observe(&record);
+            sink.record(&record);
+        });
+        Response::from_parts(parts, body.boxed_unsync())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let Some(mut record) = self.record.take() else {
+            return;
+        };
+        // 499: the client closed the request before a response was ready.
+        record.status = CLIENT_CLOSED;
+        record.completed = false;
+        record.bytes_in = self.bytes_in.load(Ordering::Relaxed);
+        record.latency_ms = audit::millis(self.started.elapsed());
+        self.metrics.observe(&record);
+        self.sink.record(&record);
+    }
+}
+
+/// The status recorded for a request its client abandoned before the response.
+const CLIENT_CLOSED: u16 = 499;

@@ -15,13 +15,21 @@ use sha2::{Digest, Sha256};
 /// How often the policy file is checked for changes.
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
+/// A policy and the version of the file it came from.
+#[derive(Debug)]
+pub(crate) struct Versioned {
+    pub policy: Policy,
+    /// A prefix of the SHA-256 of the policy file, recorded in every audit record.
+    pub version: String,
+}
+
 /// The live policy, shared by every request.
 #[derive(Debug)]
 pub(crate) struct LivePolicy {
-    current: ArcSwap<Policy>,
+    current: ArcSwap<Versioned>,
     path: PathBuf,
-    /// SHA-256 of the file bytes the current policy came from.
-    digest: std::sync::Mutex<[u8; 32]>,
+    /// SHA-256 of the file bytes last looked at, valid or not: a change is a new digest.
+    seen: std::sync::Mutex<[u8; 32]>,
     reloads: AtomicU64,
     refused: AtomicU64,
 }
@@ -31,17 +39,21 @@ impl LivePolicy {
     pub fn load(path: &Path) -> Result<LivePolicy, cosmogate_policy::PolicyError> {
         let bytes = std::fs::read(path).unwrap_or_default();
         let policy = Policy::load(path)?;
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
         Ok(LivePolicy {
-            current: ArcSwap::from_pointee(policy),
+            current: ArcSwap::from_pointee(Versioned {
+                policy,
+                version: hex::encode(&digest[..8]),
+            }),
             path: path.to_owned(),
-            digest: std::sync::Mutex::new(Sha256::digest(&bytes).into()),
+            seen: std::sync::Mutex::new(digest),
             reloads: AtomicU64::new(0),
             refused: AtomicU64::new(0),
         })
     }
 
     /// The policy to decide this request with.
-    pub fn get(&self) -> Arc<Policy> {
+    pub fn get(&self) -> Arc<Versioned> {
         self.current.load_full()
     }
 
@@ -61,18 +73,19 @@ impl LivePolicy {
             return false;
         };
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
-        let mut current = self
-            .digest
+        let mut seen = self
+            .seen
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
-        if !force && *current == digest {
+        if !force && *seen == digest {
             return false;
         }
         let text = String::from_utf8_lossy(&bytes);
         match Policy::from_toml(&text, &self.path.display().to_string()) {
             Ok(policy) => {
-                self.current.store(Arc::new(policy));
-                *current = digest;
+                let version = hex::encode(&digest[..8]);
+                self.current.store(Arc::new(Versioned { policy, version }));
+                *seen = digest;
                 self.reloads.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(
                     policy.file = %self.path.display(),
@@ -83,7 +96,7 @@ impl LivePolicy {
             }
             Err(err) => {
                 // Remember the refused bytes so one bad save is reported once, not every poll.
-                *current = digest;
+                *seen = digest;
                 self.refuse(err.problems());
                 false
             }
@@ -163,6 +176,7 @@ contains = "x"
         std::fs::write(&path, GOOD).expect("write");
         let live = LivePolicy::load(&path).expect("load");
         let first = live.get();
+        assert_eq!(first.version.len(), 16);
 
         assert!(!live.reload(false), "an unchanged file is not reloaded");
         std::fs::write(&path, GOOD.replace("/dbs/a", "/dbs/b")).expect("write");

@@ -25,6 +25,12 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// and an access token adds a few KiB.
 const MAX_H2_HEADER_LIST: u32 = 256 * 1024;
 
+/// The most headers hyper parses in an HTTP/1.1 request.
+const MAX_HEADERS_BACKSTOP: usize = 1000;
+
+/// hyper's HTTP/1.1 read buffer, which bounds the request head.
+const MAX_HEAD_BYTES_BACKSTOP: usize = 512 * 1024;
+
 /// How long open connections get to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -35,10 +41,14 @@ pub(crate) async fn accept_loop(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's own head limits are a backstop above cosmogate's configurable ones, which answer
+    // with a Cosmos-shaped 431 and an audit record.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_headers(MAX_HEADERS_BACKSTOP)
+        .max_buf_size(MAX_HEAD_BYTES_BACKSTOP);
     builder
         .http2()
         .timer(TokioTimer::new())

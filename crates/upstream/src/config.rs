@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use url::{Host, Url};
 
+use crate::entra_config::{ClientSecretConfig, WorkloadIdentityConfig};
+
 /// Where requests go and how cosmogate authenticates itself there.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,8 +44,12 @@ pub enum CredentialConfig {
         /// An environment variable holding the base64 key. Default: none.
         key_env: Option<String>,
     },
-    /// An Entra ID token of the host's managed identity.
+    /// An Entra ID token of the host's managed identity (VMs, App Service, Functions).
     ManagedIdentity(ManagedIdentityConfig),
+    /// An Entra ID token for an AKS workload identity (federated service-account token).
+    WorkloadIdentity(WorkloadIdentityConfig),
+    /// An Entra ID token for an app registration with a client secret (outside Azure).
+    ClientSecret(ClientSecretConfig),
 }
 
 /// How to reach the managed-identity token endpoint.
@@ -178,6 +184,8 @@ impl CredentialConfig {
                 }
             }
             Self::ManagedIdentity(mi) => mi.validate(path, problems),
+            Self::WorkloadIdentity(wi) => wi.validate(path, problems),
+            Self::ClientSecret(cs) => cs.validate(path, problems),
         }
     }
 }
@@ -289,6 +297,46 @@ mod tests {
              key_env = \"K\"\nkey_file = \"/k\"\n",
         );
         assert_eq!(both.validate("u").len(), 1);
+    }
+
+    #[test]
+    fn workload_identity_defaults_to_the_public_cloud_and_cosmos_scope() {
+        let cfg = parse(
+            "endpoint = \"https://acct.documents.azure.com/\"\n\
+             [credential]\nkind = \"workload_identity\"\n",
+        );
+        let CredentialConfig::WorkloadIdentity(wi) = &cfg.credential else {
+            panic!("expected workload identity");
+        };
+        assert_eq!(
+            wi.authority_host.as_str(),
+            "https://login.microsoftonline.com/"
+        );
+        assert_eq!(wi.scope, "https://cosmos.azure.com/.default");
+        assert!(wi.tenant_id.is_none() && wi.client_id.is_none() && wi.token_file.is_none());
+        assert!(cfg.validate("u").is_empty());
+    }
+
+    #[test]
+    fn client_secret_needs_ids_and_exactly_one_secret_source_and_no_inline_secret() {
+        let base = "endpoint = \"https://acct.documents.azure.com/\"\n\
+                    [credential]\nkind = \"client_secret\"\n\
+                    tenant_id = \"contoso.onmicrosoft.com\"\nclient_id = \"app\"\n";
+        assert_eq!(parse(base).validate("u").len(), 1);
+        let ok = parse(&format!("{base}secret_env = \"S\"\n"));
+        assert!(ok.validate("u").is_empty());
+        let both = parse(&format!("{base}secret_env = \"S\"\nsecret_file = \"/s\"\n"));
+        assert_eq!(both.validate("u").len(), 1);
+        let inline = format!("{base}secret = \"hunter2\"\n");
+        assert!(toml::from_str::<UpstreamConfig>(&inline).is_err());
+        let sovereign = parse(&format!(
+            "{base}secret_env = \"S\"\nauthority_host = \"http://login.microsoftonline.us\"\n\
+             scope = \"https://cosmos.azure.us/\"\n"
+        ));
+        let problems = sovereign.validate("upstream");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("upstream.credential.authority_host:"));
+        assert!(problems[1].starts_with("upstream.credential.scope:"));
     }
 
     #[test]

@@ -9,13 +9,15 @@ use http::HeaderValue;
 use zeroize::Zeroizing;
 
 use crate::config::CredentialConfig;
+use crate::entra::EntraSource;
 use crate::error::UpstreamError;
-
 use crate::token_cache::{self, Refresher, TokenCache};
 use crate::token_endpoint::TokenEndpoint;
+use crate::token_source::TokenSource;
 
-/// The `Authorization` source for upstream requests: the account key, or a managed-identity
-/// token that a background task keeps fresh. Cheap to clone; clones share one cache.
+/// The `Authorization` source for upstream requests: the account key, or an Entra ID token
+/// (managed identity, workload identity or client secret) that a background task keeps
+/// fresh. Cheap to clone; clones share one cache.
 #[derive(Clone)]
 pub struct Credential {
     inner: Arc<Inner>,
@@ -23,7 +25,8 @@ pub struct Credential {
 
 enum Inner {
     MasterKey(MasterKey),
-    ManagedIdentity {
+    Token {
+        kind: &'static str,
         cache: Arc<TokenCache>,
         _refresher: Refresher,
     },
@@ -39,13 +42,13 @@ impl fmt::Debug for Credential {
 
 impl Credential {
     /// Loads the credential, refusing settings that do not validate. A master key is read and
-    /// decoded now. For a managed identity the first token is fetched before this returns (so
+    /// decoded now. For a token credential the first token is fetched before this returns (so
     /// a returned credential means "ready"; transient failures are retried for about 15 s),
     /// and a background task on the current tokio runtime refreshes it from then on.
     ///
-    /// `http` is used only for the token endpoint. Build it with `no_proxy()` (IMDS must never
-    /// be reached through a proxy) and without redirects (the App Service secret header would
-    /// follow one).
+    /// `http` is used only for the token endpoint (IMDS, App Service or the Entra authority).
+    /// Build it with `no_proxy()` (IMDS must never be reached through a proxy) and without
+    /// redirects (the App Service secret header would follow one).
     pub async fn new(
         cfg: &CredentialConfig,
         http: reqwest::Client,
@@ -64,14 +67,14 @@ impl Credential {
                 Inner::MasterKey(key)
             }
             CredentialConfig::ManagedIdentity(mi) => {
-                let endpoint = TokenEndpoint::new(mi, http)?;
-                let first = token_cache::fetch_first(&endpoint).await?;
-                let cache = Arc::new(TokenCache::new(&first));
-                let refresher = token_cache::spawn_refresher(endpoint, cache.clone(), &first);
-                Inner::ManagedIdentity {
-                    cache,
-                    _refresher: refresher,
-                }
+                token_inner("managed_identity", TokenEndpoint::new(mi, http)?).await?
+            }
+            CredentialConfig::WorkloadIdentity(wi) => {
+                let source = EntraSource::workload_identity(wi, http)?;
+                token_inner("workload_identity", source).await?
+            }
+            CredentialConfig::ClientSecret(cs) => {
+                token_inner("client_secret", EntraSource::client_secret(cs, http)).await?
             }
         };
         Ok(Credential {
@@ -101,17 +104,44 @@ impl Credential {
                 header.set_sensitive(true);
                 Ok(header)
             }
-            Inner::ManagedIdentity { cache, .. } => cache.get(),
+            Inner::Token { cache, .. } => cache.get(),
         }
     }
 
-    /// `"master_key"` or `"managed_identity"`.
+    /// `"master_key"`, `"managed_identity"`, `"workload_identity"` or `"client_secret"`.
     pub fn kind(&self) -> &'static str {
         match &*self.inner {
             Inner::MasterKey(_) => "master_key",
-            Inner::ManagedIdentity { .. } => "managed_identity",
+            Inner::Token { kind, .. } => kind,
         }
     }
+
+    /// Asks for a new token in the background, for when the upstream refused the current one
+    /// (401). Returns false, and does nothing, for a master key or when a forced refresh was
+    /// asked for less than a minute ago. Requests keep using the cached token meanwhile.
+    ///
+    /// [`Forwarder::forward`](crate::Forwarder::forward) already calls this on every upstream
+    /// 401. Managed-identity endpoints cache tokens on their side for hours, so there a forced
+    /// refresh usually brings back the same token; it helps after a clock jump or revocation,
+    /// not after a wrong audience or a missing role assignment.
+    pub fn request_refresh(&self) -> bool {
+        match &*self.inner {
+            Inner::MasterKey(_) => false,
+            Inner::Token { cache, .. } => cache.request_refresh(),
+        }
+    }
+}
+
+/// Fetches the first token from `source` and starts the task that keeps it fresh.
+async fn token_inner(kind: &'static str, source: impl TokenSource) -> Result<Inner, UpstreamError> {
+    let first = token_cache::fetch_first(&source).await?;
+    let cache = Arc::new(TokenCache::new(&first));
+    let refresher = token_cache::spawn_refresher(source, cache.clone(), &first);
+    Ok(Inner::Token {
+        kind,
+        cache,
+        _refresher: refresher,
+    })
 }
 
 fn read_key(

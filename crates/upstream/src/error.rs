@@ -50,6 +50,18 @@ pub enum UpstreamError {
     /// The upstream settings are unusable (bad endpoint, unreadable CA file).
     #[error("upstream misconfigured: {0}")]
     Config(String),
+
+    /// The upstream answered 401 or 403 because of cosmogate's own credential, identity or
+    /// address, not because of anything the app did (see [`crate::classify_upstream_denial`]).
+    #[error("the upstream refused cosmogate's credential ({status}, substatus {substatus:?})")]
+    UpstreamDenied {
+        /// `upstream_auth_failed`, `upstream_clock_skew` or `upstream_network_denied`.
+        reason: &'static str,
+        /// The upstream status, 401 or 403.
+        status: u16,
+        /// The upstream `x-ms-substatus`, when it was a number.
+        substatus: Option<u32>,
+    },
 }
 
 impl UpstreamError {
@@ -63,6 +75,7 @@ impl UpstreamError {
             Self::CredentialConfig(_) => "credential_config",
             Self::Protocol { .. } => "upstream_protocol",
             Self::Config(_) => "upstream_config",
+            Self::UpstreamDenied { reason, .. } => reason,
         }
     }
 
@@ -70,6 +83,7 @@ impl UpstreamError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Connect(_) | Self::Tls(_) | Self::Protocol { .. } => 502,
+            Self::UpstreamDenied { .. } => 502,
             Self::Timeout => 504,
             Self::CredentialUnavailable { .. } => 503,
             Self::CredentialConfig(_) | Self::Config(_) => 500,
@@ -117,6 +131,15 @@ mod tests {
             ),
             (UpstreamError::protocol("x"), "upstream_protocol", 502),
             (UpstreamError::Config("x".into()), "upstream_config", 500),
+            (
+                UpstreamError::UpstreamDenied {
+                    reason: "upstream_auth_failed",
+                    status: 401,
+                    substatus: Some(5008),
+                },
+                "upstream_auth_failed",
+                502,
+            ),
         ];
         for (err, code, status) in cases {
             assert_eq!(err.reason_code(), code);

@@ -92,6 +92,10 @@ impl Forwarder {
     /// and `Date`; `Host`, a fresh `x-ms-date` and our `Authorization` (signed over
     /// `resource_type`, `resource_link` and that date) are set; every other header keeps its
     /// value and order.
+    ///
+    /// Status, headers and body of the answer pass through as they came, 401 and 403
+    /// included (see [`screen_upstream_denial`](crate::screen_upstream_denial) for those); a
+    /// 401 also asks the credential for an early, rate-limited token refresh.
     pub async fn forward(
         &self,
         req: Request<UpstreamBody>,
@@ -121,6 +125,12 @@ impl Forwarder {
             Err(_) => return Err(UpstreamError::Timeout),
         };
         let (mut parts, body) = response.into_parts();
+        if parts.status == http::StatusCode::UNAUTHORIZED && self.credential.request_refresh() {
+            tracing::debug!(
+                credential.kind = self.credential.kind(),
+                "Upstream refused our token, refresh requested"
+            );
+        }
         strip_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, body))
     }

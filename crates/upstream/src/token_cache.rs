@@ -2,17 +2,19 @@
 //!
 //! Requests only ever read the cache; the one background task is the only caller of the token
 //! endpoint after start-up, so at most one token request is in flight per credential and token
-//! traffic scales with token lifetime, not with request rate.
+//! traffic scales with token lifetime, not with request rate. A request that learns the token
+//! was refused upstream can ask that task to refresh early, at most once a minute.
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use http::HeaderValue;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::error::UpstreamError;
-use crate::token_endpoint::{FetchFailure, FetchedToken, STALE_MARGIN, TokenEndpoint};
+use crate::token_source::{FetchFailure, FetchedToken, STALE_MARGIN, TokenSource};
 
 /// Tokens living at least this long are refreshed at half their remaining life.
 const HALF_LIFE_THRESHOLD: Duration = Duration::from_secs(2 * 3600);
@@ -28,10 +30,15 @@ const STARTUP_MAX_WAIT: Duration = Duration::from_secs(30);
 /// Jitter takes up to this share off (refresh) or adds it on (backoff).
 const JITTER: f64 = 0.1;
 const MIN_DELAY: Duration = Duration::from_secs(1);
+/// Forced refreshes are this far apart at least, so a misconfigured identity (every request
+/// refused upstream) costs one token request a minute, not one per request.
+pub(crate) const FORCED_REFRESH_SPACING: Duration = Duration::from_secs(60);
 
 /// The current token, shared by every clone of a credential.
 pub(crate) struct TokenCache {
     slot: RwLock<CachedToken>,
+    wake: Notify,
+    last_forced: Mutex<Option<Instant>>,
 }
 
 struct CachedToken {
@@ -43,7 +50,26 @@ impl TokenCache {
     pub(crate) fn new(token: &FetchedToken) -> Self {
         Self {
             slot: RwLock::new(CachedToken::from(token)),
+            wake: Notify::new(),
+            last_forced: Mutex::new(None),
         }
+    }
+
+    /// Asks the refresh task to fetch a new token now, unless it was asked less than
+    /// [`FORCED_REFRESH_SPACING`] ago. True when it was asked. The cached token keeps serving
+    /// meanwhile, and still serves if the forced refresh fails.
+    pub(crate) fn request_refresh(&self) -> bool {
+        let now = Instant::now();
+        let mut last = self
+            .last_forced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if last.is_some_and(|at| now < at + FORCED_REFRESH_SPACING) {
+            return false;
+        }
+        *last = Some(now);
+        self.wake.notify_one();
+        true
     }
 
     /// The header value, as long as the token has more than a minute left.
@@ -82,7 +108,9 @@ impl Drop for Refresher {
 }
 
 /// Gets the first token, retrying transient failures a few times (about 15 s in all).
-pub(crate) async fn fetch_first(endpoint: &TokenEndpoint) -> Result<FetchedToken, UpstreamError> {
+pub(crate) async fn fetch_first(
+    endpoint: &impl TokenSource,
+) -> Result<FetchedToken, UpstreamError> {
     let mut wait = STARTUP_BACKOFF;
     let mut attempt = 1;
     loop {
@@ -111,7 +139,7 @@ pub(crate) async fn fetch_first(endpoint: &TokenEndpoint) -> Result<FetchedToken
 
 /// Starts the task that refreshes `cache` from `endpoint`, first when `first` is due.
 pub(crate) fn spawn_refresher(
-    endpoint: TokenEndpoint,
+    endpoint: impl TokenSource,
     cache: Arc<TokenCache>,
     first: &FetchedToken,
 ) -> Refresher {
@@ -119,10 +147,13 @@ pub(crate) fn spawn_refresher(
     Refresher(tokio::spawn(refresh_loop(endpoint, cache, delay)))
 }
 
-async fn refresh_loop(endpoint: TokenEndpoint, cache: Arc<TokenCache>, mut delay: Duration) {
+async fn refresh_loop(endpoint: impl TokenSource, cache: Arc<TokenCache>, mut delay: Duration) {
     let mut failures = 0;
     loop {
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = cache.wake.notified() => tracing::debug!("Forced token refresh"),
+        }
         match endpoint.fetch().await {
             Ok(token) => {
                 cache.store(&token);
@@ -271,6 +302,17 @@ mod tests {
     #[test]
     fn non_retryable_failure_waits_the_longest() {
         assert_eq!(failure_delay(&failure(false, None), 1, 0.0), MAX_BACKOFF);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forced_refreshes_are_spaced_at_least_a_minute_apart() {
+        let cache = TokenCache::new(&token(Instant::now(), HOUR, None));
+        assert!(cache.request_refresh());
+        assert!(!cache.request_refresh());
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert!(!cache.request_refresh());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(cache.request_refresh());
     }
 
     #[tokio::test(start_paused = true)]

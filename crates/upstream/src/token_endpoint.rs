@@ -1,6 +1,6 @@
 //! One request to the managed-identity token endpoint (IMDS or App Service).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http::HeaderValue;
 use reqwest::StatusCode;
@@ -12,37 +12,17 @@ use url::Url;
 use crate::config::{ManagedIdentityConfig, MiSource};
 use crate::error::UpstreamError;
 use crate::expiry;
+use crate::token_source::{
+    ATTEMPT_TIMEOUT, FetchFailure, FetchedToken, MAX_LIFETIME, STALE_MARGIN, TokenSource,
+    epoch_now, parse_retry_after, token_header,
+};
 
 const IMDS_ENDPOINT: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
 const IMDS_API_VERSION: &str = "2018-02-01";
 const APP_SERVICE_API_VERSION: &str = "2019-08-01";
 const APP_SERVICE_ENDPOINT_ENV: &str = "IDENTITY_ENDPOINT";
-
-/// Longest wait for one token request, body included.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Token responses are a few kilobytes; anything much larger is not a token response.
 const MAX_BODY: usize = 64 * 1024;
-/// Longer lifetimes are believed only up to this (it also keeps instants from overflowing).
-const MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
-/// A token with less life than this left is refused as if the request had failed.
-pub(crate) const STALE_MARGIN: Duration = Duration::from_secs(60);
-
-/// A token as received, with its times on our monotonic clock.
-pub(crate) struct FetchedToken {
-    /// `type=aad&ver=1.0&sig=<token>`, marked sensitive.
-    pub header: HeaderValue,
-    pub expires_at: Instant,
-    /// The whole lifetime (`expires_in`), or the remaining life when only `expires_on` came.
-    pub lifetime: Duration,
-    pub refresh_in: Option<Duration>,
-}
-
-/// A failed token request and whether trying again soon could help.
-pub(crate) struct FetchFailure {
-    pub error: UpstreamError,
-    pub retryable: bool,
-    pub retry_after: Option<Duration>,
-}
 
 /// The token endpoint of the host, ready to be asked.
 pub(crate) struct TokenEndpoint {
@@ -90,23 +70,6 @@ impl TokenEndpoint {
         Ok(endpoint)
     }
 
-    /// Asks for a token once; no retries here.
-    pub(crate) async fn fetch(&self) -> Result<FetchedToken, FetchFailure> {
-        let request = self.request().map_err(|error| FetchFailure {
-            error,
-            retryable: false,
-            retry_after: None,
-        })?;
-        match tokio::time::timeout(ATTEMPT_TIMEOUT, exchange(request)).await {
-            Ok(result) => result,
-            Err(_) => Err(FetchFailure {
-                error: UpstreamError::unavailable("token endpoint timed out"),
-                retryable: true,
-                retry_after: None,
-            }),
-        }
-    }
-
     fn request(&self) -> Result<reqwest::RequestBuilder, UpstreamError> {
         let request = self.http.get(self.url.clone());
         Ok(match self.source {
@@ -126,6 +89,17 @@ impl TokenEndpoint {
         })?;
         value.set_sensitive(true);
         Ok(value)
+    }
+}
+
+impl TokenSource for TokenEndpoint {
+    /// Asks for a token once; no retries here.
+    async fn fetch(&self) -> Result<FetchedToken, FetchFailure> {
+        let request = self.request().map_err(FetchFailure::permanent)?;
+        match tokio::time::timeout(ATTEMPT_TIMEOUT, exchange(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchFailure::transient("token endpoint timed out")),
+        }
     }
 }
 
@@ -178,7 +152,11 @@ async fn exchange(request: reqwest::RequestBuilder) -> Result<FetchedToken, Fetc
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(transport_failure)? {
         if body.len() + chunk.len() > MAX_BODY {
-            return Err(failure(status, "token response is too large", retry_after));
+            return Err(FetchFailure::from_status(
+                status.as_u16(),
+                "token response is too large".into(),
+                retry_after,
+            ));
         }
         body.extend_from_slice(&chunk);
     }
@@ -188,7 +166,11 @@ async fn exchange(request: reqwest::RequestBuilder) -> Result<FetchedToken, Fetc
             status.as_u16(),
             error_code(&body)
         );
-        return Err(failure(status, &reason, retry_after));
+        return Err(FetchFailure::from_status(
+            status.as_u16(),
+            reason,
+            retry_after,
+        ));
     }
     parse_token(&body).map_err(|reason| FetchFailure {
         error: UpstreamError::unavailable(reason),
@@ -215,28 +197,8 @@ fn transport_failure(err: reqwest::Error) -> FetchFailure {
     }
 }
 
-/// IMDS guidance: retry 404 (updating), 410 (updating, back within 70 s), 429 and 5xx; any
-/// other status is a design-time error that retrying will not fix.
-fn failure(status: StatusCode, reason: &str, retry_after: Option<Duration>) -> FetchFailure {
-    let code = status.as_u16();
-    FetchFailure {
-        error: UpstreamError::unavailable(reason),
-        retryable: matches!(code, 404 | 410 | 429) || status.is_server_error(),
-        retry_after,
-    }
-}
-
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let text = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(secs) = text.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(text).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+    parse_retry_after(headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?)
 }
 
 /// `: <error>` when the body carries a short, plain OAuth error code.
@@ -285,27 +247,12 @@ fn parse_token(body: &[u8]) -> Result<FetchedToken, &'static str> {
     })
 }
 
-/// `type=aad&ver=1.0&sig=<token>`, sensitive. The token must be one visible-ASCII word.
-fn token_header(token: &str) -> Result<HeaderValue, &'static str> {
-    const UNUSABLE: &str = "token response has an unusable access_token";
-    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
-        return Err(UNUSABLE);
-    }
-    let mut header =
-        HeaderValue::from_str(&format!("type=aad&ver=1.0&sig={token}")).map_err(|_| UNUSABLE)?;
-    header.set_sensitive(true);
-    Ok(header)
-}
-
 /// Life left from `expires_on` and `expires_in`, capped at [`MAX_LIFETIME`].
 fn remaining_life(
     expires_on: Option<&Value>,
     expires_in: Option<u64>,
 ) -> Result<Duration, &'static str> {
-    let now_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
+    let now_epoch = epoch_now();
     let until_expires_on = expires_on
         .and_then(expiry::epoch_seconds)
         .map(|at| at.saturating_sub(now_epoch));
@@ -323,13 +270,6 @@ fn remaining_life(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn epoch_now() -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_secs()
-    }
 
     #[tokio::test]
     async fn string_valued_imds_response_is_understood() {

@@ -3,13 +3,26 @@ use std::collections::HashSet;
 use jsonwebtoken::Algorithm;
 use url::Url;
 
+use crate::tenant;
+
 /// Default cap on the token length in bytes, applied before any parsing.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 /// The largest leeway an operator may configure, in seconds.
 pub const MAX_LEEWAY_SECONDS: u64 = 300;
 
+/// The largest `max_stale_seconds` an operator may configure: one day.
+pub const MAX_STALE_LIMIT_SECONDS: u64 = 86_400;
+
+/// The placeholder of a multi-tenant issuer, as Entra ID writes it in its discovery documents.
+pub const TENANT_PLACEHOLDER: &str = "{tenantid}";
+
 /// One trusted token issuer.
+///
+/// An issuer containing [`TENANT_PLACEHOLDER`] (`{tenantid}`) is a multi-tenant template, as
+/// Entra ID's `common` and `organizations` discovery documents publish: it accepts tokens whose
+/// `iss` is the template with the token's `tid` put in place of the placeholder, for the tenants
+/// listed in `tenants` only.
 ///
 /// The key source is, in order: `jwks_uri` when set, else `discovery_url` when set, else
 /// `{issuer}/.well-known/openid-configuration` (issuer without its trailing `/`). All URLs must
@@ -19,8 +32,15 @@ pub const MAX_LEEWAY_SECONDS: u64 = 300;
 #[serde(deny_unknown_fields)]
 pub struct IssuerConfig {
     /// The issuer exactly as it appears in `iss` and in the discovery document. Compared byte
-    /// for byte: no slash, case or Unicode normalisation. Required.
+    /// for byte: no slash, case or Unicode normalisation. A template with `{tenantid}` once is
+    /// compared with the discovery document as written, and with `iss` after substitution.
+    /// Required.
     pub issuer: String,
+    /// The tenants (Entra ID `tid` values, lowercase GUIDs) a multi-tenant template issuer
+    /// accepts. Required, and not empty, when `issuer` contains `{tenantid}`; refused otherwise.
+    /// Default: empty.
+    #[serde(default)]
+    pub tenants: Vec<String>,
     /// Where the discovery document lives. Default: derived from `issuer` as above.
     #[serde(default)]
     pub discovery_url: Option<Url>,
@@ -56,6 +76,11 @@ pub struct IssuerConfig {
     /// lifetime limit.
     #[serde(default)]
     pub max_token_lifetime_seconds: Option<u64>,
+    /// How long past its lifetime the last good key set is still used while refreshes fail, in
+    /// seconds. After that, tokens of this issuer get `keys_unavailable` (503) until a refresh
+    /// succeeds. Default 3600, allowed 0..=86400.
+    #[serde(default = "default_max_stale")]
+    pub max_stale_seconds: u64,
 }
 
 fn default_algorithms() -> Vec<String> {
@@ -78,6 +103,10 @@ fn default_cooldown() -> u64 {
     30
 }
 
+fn default_max_stale() -> u64 {
+    3600
+}
+
 /// Where an issuer's keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum KeySource {
@@ -90,6 +119,7 @@ impl IssuerConfig {
     pub fn validate(&self, path: &str) -> Vec<String> {
         let mut problems = Vec::new();
         self.check_issuer(path, &mut problems);
+        problems.extend(tenant::config_problems(&self.issuer, &self.tenants, path));
         self.check_urls(path, &mut problems);
         self.check_audiences(path, &mut problems);
         self.check_algorithms(path, &mut problems);
@@ -111,7 +141,12 @@ impl IssuerConfig {
                 "{path}.issuer: must not start or end with whitespace"
             ));
         }
-        if self.discovery_url.is_none() && self.jwks_uri.is_none() {
+        let has_source = self.discovery_url.is_some() || self.jwks_uri.is_some();
+        if !has_source && tenant::is_template(&self.issuer) {
+            problems.push(format!(
+                "{path}.discovery_url: a multi-tenant issuer needs discovery_url or jwks_uri"
+            ));
+        } else if !has_source {
             let derived = derived_discovery_url(&self.issuer);
             if derived
                 .as_ref()
@@ -187,6 +222,11 @@ impl IssuerConfig {
                 "{path}.unknown_kid_cooldown_seconds: must be between 5 and 3600"
             ));
         }
+        if self.max_stale_seconds > MAX_STALE_LIMIT_SECONDS {
+            problems.push(format!(
+                "{path}.max_stale_seconds: must be at most {MAX_STALE_LIMIT_SECONDS}"
+            ));
+        }
         if self.max_token_lifetime_seconds == Some(0) {
             problems.push(format!(
                 "{path}.max_token_lifetime_seconds: must be positive"
@@ -225,11 +265,21 @@ pub fn validate_issuers(issuers: &[IssuerConfig], path: &str) -> Vec<String> {
     for (index, issuer) in issuers.iter().enumerate() {
         let entry = format!("{path}[{index}]");
         problems.extend(issuer.validate(&entry));
-        if !seen.insert(issuer.issuer.as_str()) {
+        if !seen.insert(issuer.issuer.clone()) {
             problems.push(format!(
                 "{entry}.issuer: {:?} is configured twice",
                 issuer.issuer
             ));
+            continue;
+        }
+        // A tenant of a template must not also be configured as a plain issuer, or as a tenant
+        // of another template: which entry's settings apply would be unclear.
+        if tenant::is_template(&issuer.issuer) {
+            for (concrete, _) in tenant::concrete_issuers(&issuer.issuer, &issuer.tenants) {
+                if !seen.insert(concrete.clone()) {
+                    problems.push(format!("{entry}.tenants: {concrete:?} is configured twice"));
+                }
+            }
         }
     }
     problems
@@ -289,122 +339,4 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> IssuerConfig {
-        serde_json::from_str(text).expect("test config must parse")
-    }
-
-    fn minimal() -> IssuerConfig {
-        parse(r#"{"issuer":"https://idp.test/v2.0","audiences":["api://x"]}"#)
-    }
-
-    #[test]
-    fn defaults_are_applied_and_valid() {
-        let config = minimal();
-        assert_eq!(config.algorithms, ["RS256", "ES256"]);
-        assert_eq!(config.leeway_seconds, 60);
-        assert_eq!(config.typ, ["JWT", "at+jwt"]);
-        assert_eq!(config.jwks_cache_seconds, 300);
-        assert_eq!(config.unknown_kid_cooldown_seconds, 30);
-        assert_eq!(config.max_token_lifetime_seconds, None);
-        assert!(config.validate("issuers[0]").is_empty());
-    }
-
-    #[test]
-    fn unknown_fields_are_refused() {
-        let text = r#"{"issuer":"https://a","audiences":["x"],"audience":"y"}"#;
-        assert!(serde_json::from_str::<IssuerConfig>(text).is_err());
-    }
-
-    #[test]
-    fn default_discovery_url_drops_the_issuer_trailing_slash() {
-        let mut config = minimal();
-        config.issuer = "https://tenant.auth0.test/".into();
-        let expected = "https://tenant.auth0.test/.well-known/openid-configuration";
-        assert_eq!(
-            config.key_source(),
-            Some(KeySource::Discovery(
-                expected.parse().expect("test url parses")
-            ))
-        );
-    }
-
-    #[test]
-    fn symmetric_and_none_algorithms_are_refused() {
-        let mut config = minimal();
-        config.algorithms = vec![
-            "HS256".into(),
-            "none".into(),
-            "ES512".into(),
-            "RS256".into(),
-        ];
-        let problems = config.validate("i");
-        assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems.iter().all(|p| p.starts_with("i.algorithms: ")));
-    }
-
-    #[test]
-    fn empty_audience_list_fails_validation() {
-        let mut config = minimal();
-        config.audiences.clear();
-        assert_eq!(
-            config.validate("i"),
-            ["i.audiences: must list at least one audience"]
-        );
-    }
-
-    #[test]
-    fn every_problem_is_reported_at_once() {
-        let mut config = minimal();
-        config.leeway_seconds = 301;
-        config.jwks_cache_seconds = 10;
-        config.unknown_kid_cooldown_seconds = 0;
-        config.typ.clear();
-        config.max_token_lifetime_seconds = Some(0);
-        assert_eq!(config.validate("i").len(), 5);
-    }
-
-    #[test]
-    fn plain_http_is_only_allowed_for_loopback() {
-        let mut config = minimal();
-        config.jwks_uri = Some("http://127.0.0.1:9/jwks".parse().expect("test url parses"));
-        assert!(config.validate("i").is_empty());
-        config.jwks_uri = Some("http://idp.test/jwks".parse().expect("test url parses"));
-        assert_eq!(config.validate("i").len(), 1);
-        config.jwks_uri = Some(
-            "https://user:pw@idp.test/jwks"
-                .parse()
-                .expect("test url parses"),
-        );
-        assert_eq!(
-            config.validate("i"),
-            ["i.jwks_uri: must not contain credentials"]
-        );
-    }
-
-    #[test]
-    fn a_non_url_issuer_needs_an_explicit_key_source() {
-        let mut config = minimal();
-        config.issuer = "accounts.google.test".into();
-        assert_eq!(config.validate("i").len(), 1);
-        config.jwks_uri = Some(
-            "https://keys.google.test/certs"
-                .parse()
-                .expect("test url parses"),
-        );
-        assert!(config.validate("i").is_empty());
-    }
-
-    #[test]
-    fn an_issuer_configured_twice_is_reported() {
-        let problems = validate_issuers(&[minimal(), minimal()], "issuers");
-        assert_eq!(problems.len(), 1);
-        assert!(problems[0].starts_with("issuers[1].issuer: "));
-        assert_eq!(
-            validate_issuers(&[], "issuers"),
-            ["issuers: must list at least one issuer"]
-        );
-    }
-}
+mod tests;

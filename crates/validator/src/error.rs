@@ -30,10 +30,20 @@ pub enum TokenError {
     #[error("token issuer is not configured")]
     UnknownIssuer,
 
+    /// The `iss` claim has the form of a configured multi-tenant issuer, for a tenant that is
+    /// not in its `tenants` list.
+    #[error("token tenant is not allowed")]
+    TenantNotAllowed,
+
     /// No key of the issuer's key set has the token's `kid` (after at most one refetch), or the
     /// token has no `kid` and the set has no single compatible key.
     #[error("no signing key matches the token")]
     UnknownKey,
+
+    /// The key with the token's `kid` declares an `issuer` (as Entra's keys do) that is not the
+    /// token's; checked for multi-tenant issuers.
+    #[error("signing key belongs to another issuer")]
+    KeyIssuerMismatch,
 
     /// More than one key of the issuer's set fits the token's `kid` and `alg`.
     #[error("several signing keys match the token")]
@@ -107,7 +117,9 @@ impl TokenError {
             TokenError::ForbiddenHeader(_) => "forbidden_header",
             TokenError::BadTyp => "bad_typ",
             TokenError::UnknownIssuer => "unknown_issuer",
+            TokenError::TenantNotAllowed => "tenant_not_allowed",
             TokenError::UnknownKey => "unknown_key",
+            TokenError::KeyIssuerMismatch => "key_issuer_mismatch",
             TokenError::AmbiguousKey => "ambiguous_key",
             TokenError::KeyAlgMismatch => "key_alg_mismatch",
             TokenError::BadSignature => "bad_signature",

@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::compact::parse_object;
 use crate::config::asymmetric_algorithm;
@@ -46,6 +47,12 @@ pub(crate) struct VerifyKey {
     pub(crate) alg: Option<Algorithm>,
     pub(crate) kind: KeyKind,
     pub(crate) key: DecodingKey,
+    /// The key's own `issuer` member (Entra publishes one per key); honoured for multi-tenant
+    /// issuers only.
+    pub(crate) issuer: Option<String>,
+    /// The RFC 7638 thumbprint of the public key: its identity across refreshes, whatever its
+    /// `kid`.
+    pub(crate) thumbprint: [u8; 32],
 }
 
 impl fmt::Debug for VerifyKey {
@@ -54,6 +61,7 @@ impl fmt::Debug for VerifyKey {
             .field("kid", &self.kid)
             .field("alg", &self.alg)
             .field("kind", &self.kind)
+            .field("issuer", &self.issuer)
             .field("key", &"[redacted]")
             .finish()
     }
@@ -126,12 +134,36 @@ fn parse_key(entry: &Value) -> Result<VerifyKey, &'static str> {
     if alg.is_some_and(|alg| !kind.fits(alg)) {
         return Err("key alg does not fit its key type");
     }
+    let issuer = text(jwk, "issuer")?.map(str::to_owned);
     Ok(VerifyKey {
         kid,
         alg,
         kind,
         key,
+        issuer,
+        thumbprint: thumbprint(jwk, kind),
     })
+}
+
+/// SHA-256 over the required public members in lexicographic order, without whitespace
+/// (RFC 7638 §3). The members were checked to be base64url strings, which need no escaping.
+fn thumbprint(jwk: &Map<String, Value>, kind: KeyKind) -> [u8; 32] {
+    let member = |name: &str| jwk.get(name).and_then(Value::as_str).unwrap_or_default();
+    let canonical = match kind {
+        KeyKind::Rsa => format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            member("e"),
+            member("n")
+        ),
+        KeyKind::P256 | KeyKind::P384 => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            member("crv"),
+            member("x"),
+            member("y")
+        ),
+        KeyKind::Ed25519 => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, member("x")),
+    };
+    Sha256::digest(canonical.as_bytes()).into()
 }
 
 fn text<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, &'static str> {

@@ -1,6 +1,8 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::normalize;
+
 /// Who presented a token that passed every check.
 ///
 /// It never holds the token itself; `token_fingerprint` correlates log lines and audit records
@@ -21,6 +23,78 @@ pub struct Principal {
     pub key_id: Option<String>,
 }
 
+impl Principal {
+    /// The claims with provider differences smoothed out, for the policy: `scp` and `scope` as
+    /// arrays (a space-separated string is split), `roles`, `groups`, `realm_access.roles` and
+    /// `resource_access.<client>.roles` as arrays (a lone string becomes one member); a list
+    /// claim of another JSON type is left out. Every other claim is as sent. [`claims`] stays
+    /// the raw payload.
+    ///
+    /// [`claims`]: Principal::claims
+    pub fn normalized_claims(&self) -> Map<String, Value> {
+        normalize::normalized(&self.claims)
+    }
+
+    /// The raw claim at a dotted path such as `realm_access.roles` or
+    /// `kubernetes.io.namespace`; member names containing dots are matched too.
+    pub fn claim(&self, path: &str) -> Option<&Value> {
+        normalize::lookup(&self.claims, path)
+    }
+
+    /// The claim at `path` as a list of strings: an array's string members, or a string (split
+    /// on whitespace when the last path segment is `scp` or `scope`). Empty when the claim is
+    /// absent or of another type.
+    pub fn claim_strings(&self, path: &str) -> Vec<&str> {
+        let last = path.rsplit('.').next().unwrap_or(path);
+        let split = normalize::is_space_separated(last);
+        self.claim(path)
+            .and_then(|value| normalize::list(value, split))
+            .unwrap_or_default()
+    }
+
+    /// The granted scopes: the members of `scp` then of `scope`, in order, without repeats.
+    pub fn scopes(&self) -> Vec<&str> {
+        let mut scopes = self.claim_strings("scp");
+        for scope in self.claim_strings("scope") {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        scopes
+    }
+
+    /// The members of the top-level `roles` claim.
+    pub fn roles(&self) -> Vec<&str> {
+        self.top_level_list("roles")
+    }
+
+    /// The members of the top-level `groups` claim. See
+    /// [`groups_overage`](Self::groups_overage): an Entra token may omit `groups` because there
+    /// are too many.
+    pub fn groups(&self) -> Vec<&str> {
+        self.top_level_list("groups")
+    }
+
+    /// True when the token says its group list was left out (Entra's overage:
+    /// `_claim_names.groups`, or `hasgroups: true`): the groups are then unknown, which is not
+    /// the same as none.
+    pub fn groups_overage(&self) -> bool {
+        let named = self
+            .claims
+            .get("_claim_names")
+            .and_then(Value::as_object)
+            .is_some_and(|names| names.contains_key("groups"));
+        named || self.claims.get("hasgroups") == Some(&Value::Bool(true))
+    }
+
+    fn top_level_list(&self, name: &str) -> Vec<&str> {
+        self.claims
+            .get(name)
+            .and_then(|value| normalize::list(value, false))
+            .unwrap_or_default()
+    }
+}
+
 /// The first 16 hex characters of the SHA-256 of `token`.
 pub fn token_fingerprint(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
@@ -30,6 +104,57 @@ pub fn token_fingerprint(token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn principal(claims: Value) -> Principal {
+        Principal {
+            issuer: "https://idp.test".into(),
+            subject: "u".into(),
+            claims: claims
+                .as_object()
+                .cloned()
+                .expect("test claims are an object"),
+            expires_at: 0,
+            token_fingerprint: String::new(),
+            key_id: None,
+        }
+    }
+
+    #[test]
+    fn scopes_merge_scp_and_scope_in_either_shape() {
+        let entra = principal(json!({"scp": "orders.read orders.write"}));
+        assert_eq!(entra.scopes(), ["orders.read", "orders.write"]);
+        let okta = principal(json!({"scp": ["orders.read"], "scope": "orders.read openid"}));
+        assert_eq!(okta.scopes(), ["orders.read", "openid"]);
+        assert!(principal(json!({"scp": 7})).scopes().is_empty());
+    }
+
+    #[test]
+    fn roles_groups_and_nested_paths_are_read_as_lists() {
+        let p = principal(json!({
+            "roles": "admin", "groups": ["g1", "g2"],
+            "realm_access": {"roles": ["kc-admin"]},
+            "kubernetes.io": {"serviceaccount": {"name": "api"}},
+        }));
+        assert_eq!(p.roles(), ["admin"]);
+        assert_eq!(p.groups(), ["g1", "g2"]);
+        assert_eq!(p.claim_strings("realm_access.roles"), ["kc-admin"]);
+        assert_eq!(
+            p.claim_strings("kubernetes.io.serviceaccount.name"),
+            ["api"]
+        );
+        assert!(p.claim_strings("realm_access.missing").is_empty());
+        assert_eq!(p.normalized_claims()["roles"], json!(["admin"]));
+        assert_eq!(p.claims["roles"], "admin", "raw claims stay as sent");
+    }
+
+    #[test]
+    fn group_overage_is_reported_as_unknown_groups() {
+        let overage = principal(json!({"_claim_names": {"groups": "src1"}}));
+        assert!(overage.groups_overage() && overage.groups().is_empty());
+        assert!(principal(json!({"hasgroups": true})).groups_overage());
+        assert!(!principal(json!({"groups": []})).groups_overage());
+    }
 
     #[test]
     fn fingerprint_is_a_sixteen_character_sha256_prefix() {

@@ -1,28 +1,27 @@
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-use jsonwebtoken::crypto::CryptoProvider;
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, Validation};
-use url::Url;
+use sha2::{Digest, Sha256};
 
+use crate::cache::{TokenCache, TokenHash, Verified};
 use crate::claims::{self, Claims};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::compact;
-use crate::config::{IssuerConfig, KeySource, validate_issuers};
+use crate::config::{IssuerConfig, validate_issuers};
 use crate::error::TokenError;
-use crate::fetch::{self, Discovery};
-use crate::header::{self, JoseHeader, normalize_typ};
-use crate::jwks::{self, Miss, VerifyKey};
-use crate::keystore::{IssuerKeys, KeyStatus};
+use crate::header;
+use crate::issuer::{Issuer, KeyQuery, clip, ensure_crypto_provider};
+use crate::keystore::KeyStatus;
+use crate::options::ValidatorOptions;
 use crate::principal::{Principal, token_fingerprint};
+use crate::signature::verify_signature;
+use crate::stats::{Counters, ValidatorStats};
+use crate::tenant;
 
-/// A `kid` longer than this is refused without a lookup or a refetch.
-const MAX_KID_BYTES: usize = 256;
-
-/// Values from the token are cut to this many bytes before they are logged.
-const MAX_LOGGED_BYTES: usize = 128;
+/// How often the background task looks whether a key set is due for refresh, in real time.
+const REFRESH_TICK: Duration = Duration::from_secs(1);
 
 /// Validates OIDC access tokens against a fixed list of issuers. Cheap to clone.
 #[derive(Clone)]
@@ -31,23 +30,23 @@ pub struct Validator {
 }
 
 struct Inner {
-    issuers: HashMap<String, Issuer>,
+    issuers: Vec<Issuer>,
+    /// Every accepted `iss`, with its entry in `issuers` and, for a template, its tenant.
+    by_iss: HashMap<String, (usize, Option<String>)>,
     max_token_bytes: usize,
     clock: Arc<dyn Clock>,
-}
-
-struct Issuer {
-    config: IssuerConfig,
-    /// The `jsonwebtoken` validation for each allowed algorithm, built once.
-    validations: Vec<(Algorithm, Validation)>,
-    typ: Vec<String>,
-    keys: IssuerKeys,
+    cache: TokenCache,
+    counters: Counters,
 }
 
 impl fmt::Debug for Validator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut issuers: Vec<&str> = self.inner.issuers.keys().map(String::as_str).collect();
-        issuers.sort_unstable();
+        let issuers: Vec<&str> = self
+            .inner
+            .issuers
+            .iter()
+            .map(|issuer| issuer.config.issuer.as_str())
+            .collect();
         f.debug_struct("Validator")
             .field("issuers", &issuers)
             .field("max_token_bytes", &self.inner.max_token_bytes)
@@ -61,12 +60,17 @@ impl Validator {
     /// so a returned validator is ready. Tokens longer than `max_token_bytes` are refused before
     /// parsing ([`DEFAULT_MAX_TOKEN_BYTES`](crate::DEFAULT_MAX_TOKEN_BYTES) is a sensible
     /// value). `http` should not follow redirects; redirected responses are refused anyway.
+    /// The other settings take their [`ValidatorOptions`] defaults.
     pub async fn new(
         issuers: Vec<IssuerConfig>,
         max_token_bytes: usize,
         http: reqwest::Client,
     ) -> Result<Validator, TokenError> {
-        Self::with_clock(issuers, max_token_bytes, http, Arc::new(SystemClock)).await
+        let options = ValidatorOptions {
+            max_token_bytes,
+            ..ValidatorOptions::default()
+        };
+        Self::with_options(issuers, http, options).await
     }
 
     /// [`new`](Self::new) with another time source, for tests.
@@ -76,48 +80,68 @@ impl Validator {
         http: reqwest::Client,
         clock: Arc<dyn Clock>,
     ) -> Result<Validator, TokenError> {
+        let options = ValidatorOptions {
+            max_token_bytes,
+            clock,
+            ..ValidatorOptions::default()
+        };
+        Self::with_options(issuers, http, options).await
+    }
+
+    /// [`new`](Self::new) with every setting given. Must be called inside a Tokio runtime,
+    /// which runs the background key refresh while the validator lives.
+    pub async fn with_options(
+        issuers: Vec<IssuerConfig>,
+        http: reqwest::Client,
+        options: ValidatorOptions,
+    ) -> Result<Validator, TokenError> {
         let mut problems = validate_issuers(&issuers, "issuers");
-        if max_token_bytes == 0 {
+        if options.max_token_bytes == 0 {
             problems.push("max_token_bytes: must be positive".to_owned());
+        }
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        if options.background_refresh && runtime.is_none() {
+            problems.push("background_refresh: needs a Tokio runtime".to_owned());
         }
         if !problems.is_empty() {
             return Err(TokenError::InvalidConfig { problems });
         }
         ensure_crypto_provider()?;
 
-        let mut loaded = HashMap::new();
-        for config in issuers {
-            let jwks_uri = resolve_jwks_uri(&config, &http).await?;
-            let keys = IssuerKeys::load(&config, jwks_uri, http.clone(), clock.clone()).await?;
-            let validations = config
-                .allowed_algorithms()
-                .into_iter()
-                .map(|a| (a, jwt_validation(&config, a)));
-            let issuer = Issuer {
-                validations: validations.collect(),
-                typ: config.typ.iter().map(|t| normalize_typ(t)).collect(),
-                keys,
-                config,
-            };
-            loaded.insert(issuer.config.issuer.clone(), issuer);
+        let cache = TokenCache::new(options.token_cache_entries);
+        let mut loaded = Vec::with_capacity(issuers.len());
+        let mut by_iss = HashMap::new();
+        for (index, config) in issuers.into_iter().enumerate() {
+            let clock = options.clock.clone();
+            let issuer = Issuer::load(config, index, &http, clock, cache.clone()).await?;
+            for (iss, tenant) in &issuer.concrete {
+                by_iss.insert(iss.clone(), (index, tenant.clone()));
+            }
+            loaded.push(issuer);
         }
-        let inner = Inner {
+        let inner = Arc::new(Inner {
             issuers: loaded,
-            max_token_bytes,
-            clock,
-        };
-        Ok(Validator {
-            inner: Arc::new(inner),
-        })
+            by_iss,
+            max_token_bytes: options.max_token_bytes,
+            clock: options.clock,
+            cache,
+            counters: Counters::default(),
+        });
+        if let (true, Some(runtime)) = (options.background_refresh, runtime) {
+            for index in 0..inner.issuers.len() {
+                runtime.spawn(refresh_in_background(Arc::downgrade(&inner), index));
+            }
+        }
+        Ok(Validator { inner })
     }
 
     /// Validates `token` (the bare compact JWS) and returns who presented it.
     pub async fn validate(&self, token: &str) -> Result<Principal, TokenError> {
         let result = self.check(token).await;
         if let Err(error) = &result {
-            let fingerprint = token_fingerprint(token);
-            tracing::debug!(reason = error.reason_code(), token.fingerprint = %fingerprint,
-                "Token refused");
+            // Field values are only computed when the event is enabled.
+            tracing::debug!(reason = error.reason_code(),
+                token.fingerprint = %token_fingerprint(token), "Token refused");
         }
         result
     }
@@ -130,256 +154,152 @@ impl Validator {
                 max,
             });
         }
+        let hash: TokenHash = Sha256::digest(token.as_bytes()).into();
+        if let Some(principal) = self.cached(&hash).await? {
+            self.inner.counters.hit();
+            return Ok(principal);
+        }
+        self.inner.counters.miss();
+        let verified = self.verify(token, &hash).await?;
+        if !self.inner.cache.is_enabled() {
+            return Ok(verified.principal);
+        }
+        let principal = verified.principal.clone();
+        self.inner.cache.insert(hash, verified).await;
+        Ok(principal)
+    }
+
+    /// The principal of a token verified before, when its entry may still be used: the token
+    /// has not reached `exp` and the key that verified it is still published. Keys past their
+    /// maximum staleness fail the token as they would fail a new one.
+    async fn cached(&self, hash: &TokenHash) -> Result<Option<Principal>, TokenError> {
+        let Some(entry) = self.inner.cache.get(hash).await else {
+            return Ok(None);
+        };
+        let set = self.inner.issuers[entry.issuer].keys.current()?;
+        if self.inner.clock.now() >= entry.expires_at || !set.has(&entry.key) {
+            self.inner.cache.remove(hash).await;
+            return Ok(None);
+        }
+        Ok(Some(entry.principal.clone()))
+    }
+
+    /// Full validation: structure, header, claim types, issuer, signature, claim values.
+    async fn verify(&self, token: &str, hash: &TokenHash) -> Result<Verified, TokenError> {
         let parts = compact::parse(token)?;
         let header = header::read(&parts.header)?;
         let claims = claims::read(&parts.payload)?;
-        let issuer = self.issuer(&claims.iss)?;
+        let (index, tenant) = self.issuer_of(&claims, &parts.payload)?;
+        let issuer = &self.inner.issuers[index];
         let validation = issuer.validation(header.alg)?;
         issuer.check_typ(header.typ.as_deref())?;
 
-        let key = issuer.key_for(&header).await?;
+        let query = KeyQuery {
+            header: &header,
+            iss: &claims.iss,
+            tenant,
+        };
+        let key = issuer.key_for(&query).await?;
+        self.inner.counters.verification();
         verify_signature(token, &key, validation)?;
-        claims::check(&claims, &issuer.config, self.inner.clock.now())?;
+        let now = self.inner.clock.now();
+        claims::check(&claims, &issuer.config, now)?;
 
         let Claims { iss, sub, exp, .. } = claims;
-        Ok(Principal {
+        let principal = Principal {
             issuer: iss,
             subject: sub,
             claims: parts.payload,
             expires_at: exp,
-            token_fingerprint: token_fingerprint(token),
+            token_fingerprint: hex::encode(&hash[..8]),
             key_id: header.kid,
+        };
+        Ok(Verified::new(principal, index, key.thumbprint, now))
+    }
+
+    /// The entry that accepts the token's `iss`; for a multi-tenant entry, also the tenant,
+    /// after checking that `tid` names it.
+    fn issuer_of(
+        &self,
+        claims: &Claims,
+        payload: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(usize, Option<&str>), TokenError> {
+        if let Some((index, tenant)) = self.inner.by_iss.get(&claims.iss) {
+            if let Some(tenant) = tenant {
+                tenant::check_tid(payload, tenant)?;
+            }
+            return Ok((*index, tenant.as_deref()));
+        }
+        let templated = self.inner.issuers.iter().any(|issuer| {
+            tenant::is_template(&issuer.config.issuer)
+                && tenant::fits_template(&issuer.config.issuer, &claims.iss)
+        });
+        tracing::debug!(iss = ?clip(&claims.iss), templated, "Token issuer is not configured");
+        Err(if templated {
+            TokenError::TenantNotAllowed
+        } else {
+            TokenError::UnknownIssuer
         })
     }
 
-    /// The state of every issuer's cached key set, sorted by issuer. The server can warn while
-    /// `refresh_failing` is set (stale keys are being served) and report unreadiness when an
-    /// issuer is no longer `usable`.
+    /// The state of every issuer's cached key set, sorted by issuer. The server should warn
+    /// while `serving_stale` is set and report unreadiness when an issuer is no longer
+    /// `usable`.
     pub fn key_status(&self) -> Vec<KeyStatus> {
         let mut status: Vec<KeyStatus> = self
             .inner
             .issuers
-            .values()
+            .iter()
             .map(|issuer| issuer.keys.status())
             .collect();
         status.sort_by(|a, b| a.issuer.cmp(&b.issuer));
         status
     }
 
-    fn issuer(&self, iss: &str) -> Result<&Issuer, TokenError> {
-        self.inner.issuers.get(iss).ok_or_else(|| {
-            tracing::debug!(iss = ?clip(iss), "Token issuer is not configured");
-            TokenError::UnknownIssuer
-        })
+    /// Counters since start-up, for metrics.
+    pub fn stats(&self) -> ValidatorStats {
+        self.inner.counters.snapshot(self.inner.cache.len())
+    }
+
+    /// Refreshes now every key set whose refresh time has come, as the background task does
+    /// each second; waits for the fetches. For validators built without background refresh,
+    /// and for tests.
+    pub async fn refresh_keys(&self) {
+        for issuer in &self.inner.issuers {
+            issuer.keys.refresh_if_due().await;
+        }
     }
 }
 
-impl Issuer {
-    /// A token without `typ` passes; one with `typ` must use an accepted value.
-    fn check_typ(&self, typ: Option<&str>) -> Result<(), TokenError> {
-        match typ {
-            Some(typ) if !self.typ.contains(&normalize_typ(typ)) => Err(TokenError::BadTyp),
-            _ => Ok(()),
-        }
-    }
-
-    fn validation(&self, alg: Algorithm) -> Result<&Validation, TokenError> {
-        let found = self.validations.iter().find(|(allowed, _)| *allowed == alg);
-        found
-            .map(|(_, validation)| validation)
-            .ok_or(TokenError::UnsupportedAlgorithm)
-    }
-
-    /// The key for the token, from this issuer's key set only. An unknown `kid` causes at most
-    /// one refetch, and only when the cooldown allows it.
-    async fn key_for(&self, header: &JoseHeader) -> Result<VerifyKey, TokenError> {
-        let kid = header.kid.as_deref();
-        if kid.is_some_and(|kid| kid.len() > MAX_KID_BYTES) {
-            return Err(TokenError::UnknownKey);
-        }
-        let set = self.keys.current().await?;
-        match jwks::select(&set.keys, kid, header.alg) {
-            Ok(key) => return Ok(key.clone()),
-            Err(Miss::UnknownKid) => {}
-            Err(miss) => return Err(miss_error(miss)),
-        }
-
-        tracing::debug!(issuer = %self.config.issuer, kid = ?kid.map(clip), "Unknown kid");
-        let Some(set) = self.keys.refetch_for_unknown_kid(set.generation).await else {
-            return Err(TokenError::UnknownKey);
+/// Refreshes the key set of issuer `index` when it is due, until the validator is dropped.
+async fn refresh_in_background(inner: Weak<Inner>, index: usize) {
+    let mut tick = tokio::time::interval(REFRESH_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else {
+            return;
         };
-        jwks::select(&set.keys, kid, header.alg)
-            .cloned()
-            .map_err(miss_error)
-    }
-}
-
-fn miss_error(miss: Miss) -> TokenError {
-    match miss {
-        Miss::UnknownKid | Miss::NoKey => TokenError::UnknownKey,
-        Miss::Mismatch => TokenError::KeyAlgMismatch,
-        Miss::Ambiguous => TokenError::AmbiguousKey,
-    }
-}
-
-/// The one place a `jsonwebtoken` [`Validation`] is built; its defaults are too loose.
-///
-/// It allows exactly one algorithm (already checked against the issuer's list), requires
-/// `exp`, `iss`, `aud` and `sub`, pins `iss` to the issuer and `aud` to its audiences. The
-/// time claims are switched off here on purpose: `jsonwebtoken` reads the system clock, while
-/// `exp`, `nbf` and `iat` are checked with the validator's clock and leeway in
-/// `claims::check`, after the signature. The claim types were checked before (`claims::read`).
-fn jwt_validation(config: &IssuerConfig, alg: Algorithm) -> Validation {
-    let mut validation = Validation::new(alg);
-    validation.algorithms = vec![alg];
-    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    validation.set_issuer(&[config.issuer.as_str()]);
-    validation.set_audience(&config.audiences);
-    validation.validate_aud = true;
-    validation.sub = None;
-    validation.leeway = config.leeway_seconds;
-    validation.reject_tokens_expiring_in_less_than = 0;
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation
-}
-
-/// Verifies the signature (and, again, `iss`/`aud` presence and values) with `jsonwebtoken`.
-fn verify_signature(
-    token: &str,
-    key: &VerifyKey,
-    validation: &Validation,
-) -> Result<(), TokenError> {
-    let error = match jsonwebtoken::decode::<serde::de::IgnoredAny>(token, &key.key, validation) {
-        Ok(_) => return Ok(()),
-        Err(error) => error,
-    };
-    Err(match error.kind() {
-        ErrorKind::InvalidSignature
-        | ErrorKind::InvalidEcdsaKey
-        | ErrorKind::InvalidRsaKey(_)
-        | ErrorKind::InvalidEddsaKey
-        | ErrorKind::InvalidKeyFormat
-        | ErrorKind::UnsupportedAlgorithm
-        | ErrorKind::Provider(_) => TokenError::BadSignature,
-        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => TokenError::KeyAlgMismatch,
-        ErrorKind::InvalidIssuer => TokenError::UnknownIssuer,
-        ErrorKind::InvalidAudience => TokenError::BadAudience,
-        ErrorKind::MissingRequiredClaim(name) => TokenError::MissingClaim(claim_name(name)),
-        ErrorKind::InvalidClaimFormat(name) => TokenError::InvalidClaim(claim_name(name)),
-        _ => TokenError::Malformed("token refused by the jwt library"),
-    })
-}
-
-fn claim_name(name: &str) -> &'static str {
-    match name {
-        "exp" => "exp",
-        "nbf" => "nbf",
-        "iss" => "iss",
-        "aud" => "aud",
-        "sub" => "sub",
-        _ => "unknown",
-    }
-}
-
-async fn resolve_jwks_uri(
-    config: &IssuerConfig,
-    http: &reqwest::Client,
-) -> Result<Url, TokenError> {
-    let url = match config.key_source() {
-        Some(KeySource::Jwks(url)) => return Ok(url),
-        Some(KeySource::Discovery(url)) => url,
-        None => {
-            return Err(TokenError::InvalidConfig {
-                problems: vec![no_source(config)],
-            });
-        }
-    };
-    match fetch::discover(http, &url, &config.issuer).await {
-        Ok(Discovery::Jwks(jwks_uri)) => Ok(jwks_uri),
-        Ok(Discovery::IssuerMismatch(found)) => Err(TokenError::DiscoveryIssuerMismatch {
-            expected: config.issuer.clone(),
-            found: clip(&found).to_owned(),
-        }),
-        Err(error) => {
-            tracing::debug!(issuer = %config.issuer, %error, "Discovery failed");
-            Err(TokenError::KeysUnavailable {
-                issuer: config.issuer.clone(),
-                retry_after_seconds: config.unknown_kid_cooldown_seconds,
-            })
+        if let Some(issuer) = inner.issuers.get(index) {
+            issuer.keys.refresh_if_due().await;
         }
     }
-}
-
-fn no_source(config: &IssuerConfig) -> String {
-    format!(
-        "issuers: {:?} has no usable discovery_url or jwks_uri",
-        config.issuer
-    )
-}
-
-/// Makes sure `jsonwebtoken` has a crypto backend, so it cannot panic at first use when another
-/// dependency also enabled its `rust_crypto` feature.
-fn ensure_crypto_provider() -> Result<(), TokenError> {
-    if CryptoProvider::try_get_default().is_some() {
-        return Ok(());
-    }
-    // Losing a race with another installer is fine: any installed provider will do.
-    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
-    CryptoProvider::try_get_default()
-        .map(|_| ())
-        .ok_or(TokenError::NoCryptoProvider)
-}
-
-/// `text` cut to at most [`MAX_LOGGED_BYTES`] on a character boundary.
-fn clip(text: &str) -> &str {
-    if text.len() <= MAX_LOGGED_BYTES {
-        return text;
-    }
-    let mut end = MAX_LOGGED_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn config() -> IssuerConfig {
-        serde_json::from_str(r#"{"issuer":"https://idp.test","audiences":["api://x","api://y"]}"#)
-            .expect("test config must parse")
-    }
-
-    #[test]
-    fn the_jwt_validation_requires_the_registered_claims_and_pins_iss_and_aud() {
-        let validation = jwt_validation(&config(), Algorithm::PS256);
-        assert_eq!(validation.algorithms, [Algorithm::PS256]);
-        for claim in ["exp", "iss", "aud", "sub"] {
-            assert!(validation.required_spec_claims.contains(claim), "{claim}");
-        }
-        let iss = validation.iss.as_ref().expect("issuer pinned");
-        assert_eq!(iss.len(), 1);
-        assert!(iss.contains("https://idp.test"));
-        assert_eq!(validation.aud.as_ref().map(|aud| aud.len()), Some(2));
-        assert!(validation.validate_aud);
-    }
-
-    #[test]
-    fn clipping_respects_character_boundaries() {
-        let long = "é".repeat(100);
-        let clipped = clip(&long);
-        assert!(clipped.len() <= MAX_LOGGED_BYTES && clipped.chars().all(|c| c == 'é'));
-        assert_eq!(clip("short"), "short");
-    }
+    use crate::clock::SystemClock;
 
     #[test]
     fn debug_output_lists_issuers_only() {
         let inner = Inner {
-            issuers: HashMap::new(),
+            issuers: Vec::new(),
+            by_iss: HashMap::new(),
             max_token_bytes: 10,
             clock: Arc::new(SystemClock),
+            cache: TokenCache::new(0),
+            counters: Counters::default(),
         };
         let printed = format!(
             "{:?}",

@@ -1,4 +1,5 @@
-//! Key set cases C14 and C15, start-up readiness and key set parsing against a live mock IdP.
+//! Key set cases C14 and C15 (unknown `kid`s), start-up readiness and key set parsing against a
+//! live mock IdP. Scheduled refreshes and outages are in `refresh_cases.rs`.
 
 mod common;
 
@@ -6,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
-use cosmogate_validator::{MAX_STALE_SECONDS, TokenError};
+use cosmogate_validator::TokenError;
 use rand::Rng;
 use serde_json::json;
 
@@ -17,14 +18,6 @@ fn random_kid_token() -> String {
 
 fn rsa2_token() -> String {
     t0_header_with("kid", Some(json!("rsa-2")), &key("rsa-2"))
-}
-
-fn jwks_a_with_rsa2() -> String {
-    jwks(&[
-        key("rsa-1").jwk("rsa-1", None, None),
-        key("ec-1").jwk("ec-1", Some("ES256"), Some("sig")),
-        key("rsa-2").jwk("rsa-2", None, None),
-    ])
 }
 
 // C14 -----------------------------------------------------------------------------------------
@@ -95,155 +88,6 @@ async fn a_key_published_during_the_cooldown_is_accepted_once_it_ends() {
     assert_eq!(rig.reason(&rsa2_token()).await, "unknown_key");
     rig.clock.advance(30);
     assert_eq!(rig.reason(&rsa2_token()).await, "ok");
-}
-
-#[tokio::test]
-async fn a_removed_key_stops_working_when_the_cached_set_expires() {
-    let rig = rig().await;
-    let token = t0();
-    rig.mock.set_jwks(
-        "a",
-        Reply::ok(jwks(&[key("rsa-2").jwk("rsa-2", None, None)])),
-    );
-    rig.clock.advance(299);
-    assert_eq!(rig.reason(&token).await, "ok", "cached set still valid");
-    rig.clock.advance(1);
-    assert_eq!(rig.reason(&token).await, "unknown_key");
-}
-
-#[tokio::test]
-async fn cache_control_max_age_sets_the_lifetime_within_bounds() {
-    let mock = MockIdp::start_a_b().await;
-    mock.set_jwks(
-        "a",
-        Reply::ok(jwks_a()).header("cache-control", "public, max-age=1200"),
-    );
-    let rig = rig_on(mock).await;
-    let start = rig.mock.jwks_hits("a");
-    let token = t0_with("exp", Some(json!(NOW + 9000)));
-    rig.clock.advance(1199);
-    assert_eq!(rig.reason(&token).await, "ok");
-    assert_eq!(rig.mock.jwks_hits("a"), start);
-    rig.clock.advance(1);
-    assert_eq!(rig.reason(&token).await, "ok");
-    assert_eq!(rig.mock.jwks_hits("a"), start + 1);
-
-    // A tiny max-age is raised to 60 s.
-    rig.mock.set_jwks(
-        "a",
-        Reply::ok(jwks_a()).header("cache-control", "max-age=5"),
-    );
-    rig.clock.advance(1200);
-    assert_eq!(rig.reason(&token).await, "ok");
-    let after = rig.mock.jwks_hits("a");
-    rig.clock.advance(30);
-    assert_eq!(rig.reason(&token).await, "ok");
-    assert_eq!(rig.mock.jwks_hits("a"), after);
-    rig.clock.advance(30);
-    assert_eq!(rig.reason(&token).await, "ok");
-    assert_eq!(rig.mock.jwks_hits("a"), after + 1);
-}
-
-#[tokio::test]
-async fn concurrent_requests_after_expiry_share_one_refresh() {
-    let rig = rig().await;
-    rig.mock
-        .set_jwks("a", Reply::ok(jwks_a()).delayed(Duration::from_millis(200)));
-    let before = rig.mock.jwks_hits("a");
-    rig.clock.advance(300);
-    let token = t0_with("exp", Some(json!(NOW + 3000)));
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let validator = rig.validator.clone();
-            let token = token.clone();
-            tokio::spawn(async move { validator.validate(&token).await.is_ok() })
-        })
-        .collect();
-    for task in tasks {
-        assert!(task.await.expect("task completes"));
-    }
-    assert_eq!(rig.mock.jwks_hits("a"), before + 1);
-}
-
-#[tokio::test]
-async fn cached_keys_keep_working_while_the_idp_is_down_for_a_bounded_time() {
-    let rig = rig().await;
-    let token = t0_with("exp", Some(json!(NOW + 2 * 86_400)));
-    rig.mock.set_jwks("a", Reply::status(500, "down"));
-    let before = rig.mock.jwks_hits("a");
-    rig.clock.advance(300);
-    assert_eq!(rig.reason(&token).await, "ok");
-    assert_eq!(rig.mock.jwks_hits("a"), before + 1, "one refresh attempt");
-    for _ in 0..20 {
-        assert_eq!(rig.reason(&token).await, "ok");
-    }
-    assert_eq!(
-        rig.mock.jwks_hits("a"),
-        before + 1,
-        "failed refresh is not retried at once"
-    );
-    rig.clock.advance(30);
-    assert_eq!(rig.reason(&token).await, "ok");
-    assert_eq!(
-        rig.mock.jwks_hits("a"),
-        before + 2,
-        "retried after the cooldown"
-    );
-
-    // An HTML page or a redirect never replaces the good set either.
-    rig.mock
-        .set_jwks("a", Reply::ok("<html>maintenance</html>".into()));
-    rig.clock.advance(30);
-    assert_eq!(rig.reason(&token).await, "ok");
-    let elsewhere = format!("{}/b/jwks", rig.mock.base);
-    rig.mock
-        .set_jwks("a", Reply::status(302, "").header("location", &elsewhere));
-    rig.clock.advance(30);
-    assert_eq!(rig.reason(&token).await, "ok");
-
-    let status = rig.validator.key_status();
-    assert!(status[0].refresh_failing && status[0].usable, "{status:?}");
-    assert!(!status[1].refresh_failing);
-
-    rig.clock.set(NOW + 300 + MAX_STALE_SECONDS);
-    let error = rig
-        .validator
-        .validate(&token)
-        .await
-        .expect_err("keys too stale");
-    assert_eq!(error.reason_code(), "keys_unavailable");
-    assert!(error.is_unavailable());
-    assert!(
-        error
-            .retry_after_seconds()
-            .is_some_and(|s| (1..=30).contains(&s))
-    );
-
-    assert!(!rig.validator.key_status()[0].usable);
-
-    rig.mock.set_jwks("a", Reply::ok(jwks_a()));
-    rig.clock.advance(30);
-    assert_eq!(
-        rig.reason(&token).await,
-        "ok",
-        "recovers once the IdP is back"
-    );
-    assert!(!rig.validator.key_status()[0].refresh_failing);
-}
-
-#[tokio::test]
-async fn an_empty_key_set_replaces_good_keys_only_when_seen_twice() {
-    let rig = rig().await;
-    let token = t0_with("exp", Some(json!(NOW + 86_400)));
-    rig.mock.set_jwks("a", Reply::ok(jwks(&[])));
-    rig.clock.advance(300);
-    assert_eq!(rig.reason(&token).await, "ok", "first empty set is ignored");
-    rig.clock.advance(30);
-    assert_eq!(
-        rig.reason(&token).await,
-        "unknown_key",
-        "second empty set is believed"
-    );
 }
 
 #[tokio::test]

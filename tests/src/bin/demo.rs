@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use cosmogate_e2e::{OpResult, Sdk, Stack, StackOptions, UpstreamAuth, run_app};
+use cosmogate_e2e::{AppArgs, OpResult, Sdk, Stack, StackOptions, UpstreamAuth, run_app};
 use tokio::process::{Child, Command};
 
 /// Runs cosmogate between the real Cosmos SDKs and a Cosmos-compatible server.
@@ -96,35 +96,37 @@ async fn print_audit(stack: &Stack) {
 }
 
 async fn scenarios(stack: &Stack) -> anyhow::Result<()> {
+    let writer = quiet(stack.app("app-writer", "writer-secret"));
     scenario(
         "JavaScript SDK as app-writer (roles: cosmos.reader, cosmos.writer)",
-        run_app(Sdk::Js, &stack.app("app-writer", "writer-secret")).await?,
+        run_app(Sdk::Js, &writer).await?,
     );
-    let reader = stack.app("app-reader", "reader-secret").with_ops(&[
-        "read_all",
-        "query_cross",
-        "create",
-        "delete",
-    ]);
+    let reader = stack.app("app-reader", "reader-secret");
+    let reader = quiet(reader.with_ops(&["read_all", "query_cross", "create", "delete"]));
     scenario(
         "JavaScript SDK as app-reader (role: cosmos.reader): writes are refused",
         run_app(Sdk::Js, &reader).await?,
     );
-    let python = stack
-        .app("app-writer", "writer-secret")
-        .with_ops(&["create", "read", "query_pk", "patch", "delete"]);
+    let python = stack.app("app-writer", "writer-secret");
+    let python = quiet(python.with_ops(&["create", "read", "query_pk", "patch", "delete"]));
     scenario(
         "Python SDK as app-writer",
         run_app(Sdk::Python, &python).await?,
     );
     let token = stack.idp.token("app-writer", "writer-secret").await?;
     let forged = format!("{}AAAA", token.trim_end_matches(|c| c != '.'));
-    let forged_app = stack.app_with_token(&forged).with_ops(&["read"]);
+    let forged_app = quiet(stack.app_with_token(&forged).with_ops(&["read"]));
     scenario(
         "JavaScript SDK with a forged token",
         run_app(Sdk::Js, &forged_app).await?,
     );
     Ok(())
+}
+
+/// The demo prints each app's outcomes itself; the apps' own stderr would repeat them.
+fn quiet(mut args: AppArgs) -> AppArgs {
+    args.echo_stderr = false;
+    args
 }
 
 fn scenario(title: &str, results: Vec<OpResult>) {
@@ -136,7 +138,14 @@ fn scenario(title: &str, results: Vec<OpResult>) {
         } else {
             format!("refused: {}", result.code.as_deref().unwrap_or("error"))
         };
-        say(&format!("  {:<12} {status:>4}  {outcome}", result.op));
+        let message = match (&result.message, result.ok) {
+            (Some(message), false) => format!("  \"{}\"", message.lines().next().unwrap_or("")),
+            _ => String::new(),
+        };
+        say(&format!(
+            "  {:<12} {status:>4}  {outcome}{message}",
+            result.op
+        ));
     }
 }
 

@@ -376,8 +376,11 @@ fn a_decision_serializes_with_short_action_names() {
         json!({
             "allowed": false,
             "reason": "action_not_granted",
+            "rule": null,
             "roles": ["orders-reader"],
             "missing": ["items/delete"],
+            "shadow": [],
+            "policy_fingerprint": policy().fingerprint(),
         })
     );
 }
@@ -457,5 +460,123 @@ proptest! {
         } else {
             prop_assert!(decision.reason != "allowed");
         }
+    }
+}
+
+/// A policy of `n` container readers `r0…`, each on its own container `c0…`, plus one reader
+/// of the whole `shop` database.
+fn many_roles(n: usize) -> Policy {
+    let mut text = String::from("version = 1\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[roles]]\nname = \"r{i}\"\nbuiltin = \"data-reader\"\n\
+             scopes = [\"/dbs/shop/colls/c{i}\"]\n\
+             [[bindings]]\nrole = \"r{i}\"\nclaim = \"roles\"\ncontains = \"r{i}\"\n"
+        ));
+    }
+    text.push_str(
+        "[[roles]]\nname = \"shop\"\nbuiltin = \"data-reader\"\nscopes = [\"/dbs/shop\"]\n\
+         [[bindings]]\nrole = \"shop\"\nclaim = \"roles\"\ncontains = \"shop\"\n",
+    );
+    Policy::from_toml(&text, "many").expect("generated policy is valid")
+}
+
+#[test]
+fn a_principal_holding_many_roles_is_decided_through_the_scope_index_alike() {
+    let policy = many_roles(40);
+    let held: Vec<String> = (0..20).map(|i| format!("r{i}")).collect();
+    let token = claims(json!({ "roles": held }));
+    let subject = Subject {
+        issuer: IDP,
+        claims: &token,
+    };
+    let read = |container: &str| container_op(&[ItemsRead], "shop", container);
+    let decision = policy.decide(&subject, &read("c7"));
+    assert!(decision.allowed);
+    assert_eq!(decision.roles, ["r7"]);
+    assert!(!policy.decide(&subject, &read("c30")).allowed);
+    assert!(policy.decide(&subject, &read_account()).allowed);
+
+    let mut with_shop = held.clone();
+    with_shop.push("shop".to_owned());
+    let token = claims(json!({ "roles": with_shop }));
+    let subject = Subject {
+        issuer: IDP,
+        claims: &token,
+    };
+    let decision = policy.decide(&subject, &read("c30"));
+    assert!(decision.allowed);
+    assert_eq!(decision.rule.as_deref(), Some("shop"));
+    let decision = policy.decide(&subject, &read("c3"));
+    assert_eq!(
+        decision.roles,
+        ["r3"],
+        "the first granting role in policy order decides"
+    );
+}
+
+#[test]
+fn a_batch_whose_body_was_not_read_is_refused() {
+    let mut batch = container_op(&[ItemsCreate], "shop", "orders");
+    batch.kind = OperationKind::Bulk;
+    let decision = decide(json!({"realm_access": {"roles": ["shop.write"]}}), &batch);
+    assert!(!decision.allowed);
+    assert_eq!(decision.reason, "batch_body_unread");
+}
+
+fn any_binding() -> impl Strategy<Value = String> {
+    let value = "[ab]{1,2}";
+    let matcher = prop_oneof![
+        value.prop_map(|v| format!("equals = \"{v}\"")),
+        value.prop_map(|v| format!("contains = \"{v}\"")),
+        value.prop_map(|v| format!("prefix = \"{v}\"")),
+        value.prop_map(|v| format!("glob = \"{v}*\"")),
+        (value, value).prop_map(|(a, b)| format!("one_of = [\"{a}\", \"{b}\"]")),
+    ];
+    let leaf = (prop_oneof![Just("c"), Just("d")], matcher)
+        .prop_map(|(claim, matcher)| format!("{{ claim = \"{claim}\", {matcher} }}"));
+    let issuer = prop_oneof![Just(""), Just("issuer = \"http://127.0.0.1:9400\"\n")];
+    (issuer, any::<bool>(), prop::collection::vec(leaf, 1..3)).prop_map(|(issuer, all, leaves)| {
+        let key = if all { "all" } else { "any" };
+        format!("{issuer}{key} = [{}]", leaves.join(", "))
+    })
+}
+
+fn any_claim_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        "[ab]{0,3}".prop_map(Value::from),
+        "[ab ]{0,5}".prop_map(Value::from),
+        prop::collection::vec("[ab]{0,2}", 0..3).prop_map(Value::from),
+        Just(Value::Null),
+    ]
+}
+
+proptest! {
+    /// The binding index never loses a role: the roles held are exactly those a full scan of
+    /// every binding finds.
+    #[test]
+    fn held_roles_through_the_index_equal_a_full_scan(
+        bindings in prop::collection::vec(any_binding(), 1..8),
+        c in any_claim_value(),
+        d in any_claim_value(),
+        issuer in prop_oneof![Just(IDP), Just(OTHER_IDP)],
+    ) {
+        let mut text = String::from("version = 1\n");
+        for (i, binding) in bindings.iter().enumerate() {
+            text.push_str(&format!(
+                "[[roles]]\nname = \"r{i}\"\nactions = [\"items/read\"]\nscopes = [\"/\"]\n\
+                 [[bindings]]\nrole = \"r{i}\"\n{binding}\n"
+            ));
+        }
+        let policy = Policy::from_toml(&text, "prop").expect("generated policy is valid");
+        let token = claims(json!({"c": c, "d": d}));
+        let subject = Subject { issuer, claims: &token };
+        let scanned: Vec<u32> = policy
+            .bindings
+            .iter()
+            .filter(|b| b.condition.matches(issuer, &token))
+            .map(|b| b.role as u32)
+            .collect();
+        prop_assert_eq!(policy.held_roles(&subject), scanned);
     }
 }

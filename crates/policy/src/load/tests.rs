@@ -99,9 +99,10 @@ contains = "y"
 "#;
     let found = problems(text);
     let expected = [
-        "policy.toml: colour: unknown field, expected one of version, roles, bindings",
+        "policy.toml: colour: unknown field, expected one of version, roles, bindings, deny",
         "policy.toml: version: unsupported version 2, must be 1",
-        "policy.toml: roles[0].extra: unknown field, expected one of name, actions, builtin, scopes",
+        "policy.toml: roles[0].extra: unknown field, expected one of name, actions, builtin, \
+         scopes, partition_key, partition_key_mode",
         "policy.toml: roles[0].actions: must not be empty",
         "policy.toml: roles[0].scopes[0]: scope \"/dbs/shop/\" must be \"/\", \"/dbs/{db}\" or \
          \"/dbs/{db}/colls/{container}\"",
@@ -111,7 +112,8 @@ contains = "y"
         "policy.toml: roles[1].scopes[0]: scope \"dbs/shop\" must be \"/\", \"/dbs/{db}\" or \
          \"/dbs/{db}/colls/{container}\"",
         "policy.toml: bindings[0].role: unknown role \"nobody\"",
-        "policy.toml: bindings[1]: exactly one of equals, contains or one_of is required",
+        "policy.toml: bindings[1]: exactly one of equals, contains, one_of, prefix or glob is \
+         required",
     ];
     assert_eq!(found, expected);
 }
@@ -148,6 +150,7 @@ one_of = "x"
             "policy.toml: roles[0].name: must be a string",
             "policy.toml: roles[0].actions: must be an array of strings",
             "policy.toml: roles[0].scopes[1]: must be a string",
+            "policy.toml: bindings[0].role: unknown role \"r\"",
             "policy.toml: bindings[0].claim: must be a string",
             "policy.toml: bindings[0].one_of: must be an array of strings",
         ]
@@ -162,7 +165,7 @@ fn missing_required_fields_are_reported() {
         problems(text),
         [
             "policy.toml: roles[0]: missing field `scopes`",
-            "policy.toml: bindings[0]: missing field `claim`",
+            "policy.toml: bindings[0]: equals, contains, one_of, prefix or glob needs claim",
         ]
     );
 }
@@ -274,15 +277,15 @@ claim = "roles"
     assert_eq!(
         problems(text),
         [
-            "policy.toml: bindings[0].claim: must be a claim name or dotted path such as \
-             \"realm_access.roles\"",
+            "policy.toml: bindings[0].claim: \"realm_access..roles\" must be a claim name or \
+             dotted path such as \"realm_access.roles\"",
             "policy.toml: bindings[0].equals: must not be empty",
-            "policy.toml: bindings[1].issuer: must not be empty when set",
-            "policy.toml: bindings[1].claim: must be a claim name or dotted path such as \
-             \"realm_access.roles\"",
+            "policy.toml: bindings[1].issuer: must not be empty",
+            "policy.toml: bindings[1].claim: must not be empty",
             "policy.toml: bindings[1].one_of: must not be empty",
             "policy.toml: bindings[2].one_of[1]: must not be empty",
-            "policy.toml: bindings[3]: exactly one of equals, contains or one_of is required",
+            "policy.toml: bindings[3]: exactly one of equals, contains, one_of, prefix or glob \
+             is required",
         ]
     );
 }
@@ -344,6 +347,8 @@ name = "r"
 actions = ["items/read"]
 builtin = "data-reader"
 scopes = ["/"]
+partition_key = ["{claims.tenant}"]
+partition_key_mode = "audit"
 [[bindings]]
 role = "r"
 issuer = "i"
@@ -351,19 +356,31 @@ claim = "c"
 equals = "a"
 contains = "b"
 one_of = ["c"]
+prefix = "p"
+glob = "g*"
+all = [{ claim = "x", equals = "y" }]
+any = [{ issuer = "j" }]
+[[deny]]
+name = "d"
+actions = ["items/read"]
+scopes = ["/"]
+mode = "audit"
+issuer = "i"
+unless = { claim = "c", contains = "x" }
 "#;
     assert_eq!(
         problems(text),
         [
             "policy.toml: roles[0]: set either actions or builtin, not both",
-            "policy.toml: bindings[0]: exactly one of equals, contains or one_of is required",
+            "policy.toml: bindings[0]: exactly one of equals, contains, one_of, prefix or glob \
+             is required",
         ]
     );
 }
 
 /// Text that looks like a policy often enough to reach past the TOML parser.
 const POLICY_LIKE: &str =
-    "(version = 1\n)?(\\[\\[(roles|bindings)\\]\\]\n)?[a-z_]{0,8} = .{0,24}\n.{0,40}";
+    "(version = 1\n)?(\\[\\[(roles|bindings|deny)\\]\\]\n)?[a-z_]{0,8} = .{0,24}\n.{0,40}";
 
 proptest::proptest! {
     #[test]

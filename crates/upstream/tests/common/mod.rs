@@ -2,6 +2,8 @@
 //! follows the IMDS and App Service protocols, and a recording Cosmos upstream.
 #![allow(dead_code)]
 
+pub mod entra;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,6 +35,10 @@ pub enum Protocol {
 #[derive(Clone, Copy)]
 pub enum ExpiresOn {
     EpochString,
+    /// Epoch seconds as a JSON number, as some hosts send it.
+    EpochNumber,
+    /// An RFC 3339 date string.
+    Rfc3339,
     /// The legacy App Service form, `M/D/YYYY h:mm:ss AM +00:00`.
     LegacyDate,
 }
@@ -42,6 +48,8 @@ pub enum ExpiresOn {
 pub enum Reply {
     /// A token living this many seconds, named `token-<n>` with n counting from 1.
     Token(u64),
+    /// The same, after holding the request this many seconds.
+    SlowToken { delay: u64, lifetime: u64 },
     /// An error status with an OAuth error code and an optional `Retry-After`.
     Error {
         status: u16,
@@ -157,6 +165,11 @@ async fn token_handler(
         _ => {}
     }
     match fake.next_reply() {
+        Reply::SlowToken { delay, lifetime } => {
+            tokio::time::sleep(Duration::from_secs(delay)).await;
+            let n = fake.issued.fetch_add(1, Ordering::SeqCst) + 1;
+            token_body(&fake, n, lifetime)
+        }
         Reply::Token(lifetime) => {
             let n = fake.issued.fetch_add(1, Ordering::SeqCst) + 1;
             token_body(&fake, n, lifetime)
@@ -179,9 +192,11 @@ async fn token_handler(
 
 fn token_body(fake: &TokenFake, n: usize, lifetime: u64) -> Response {
     let now = epoch_now();
-    let expires_on = match fake.expires_on {
-        ExpiresOn::EpochString => (now + lifetime).to_string(),
-        ExpiresOn::LegacyDate => legacy_date(now + lifetime),
+    let expires_on: serde_json::Value = match fake.expires_on {
+        ExpiresOn::EpochString => (now + lifetime).to_string().into(),
+        ExpiresOn::EpochNumber => (now + lifetime).into(),
+        ExpiresOn::LegacyDate => legacy_date(now + lifetime).into(),
+        ExpiresOn::Rfc3339 => rfc3339(now + lifetime).into(),
     };
     let mut body = serde_json::json!({
         "access_token": format!("token-{n}"),
@@ -192,7 +207,7 @@ fn token_body(fake: &TokenFake, n: usize, lifetime: u64) -> Response {
     });
     if matches!(fake.protocol, Protocol::Imds) {
         body["refresh_token"] = "".into();
-        // A date-form expires_on comes alone, so that it is the only source of the expiry.
+        // Every other form of expires_on comes alone, so it is the only source of the expiry.
         if matches!(fake.expires_on, ExpiresOn::EpochString) {
             body["expires_in"] = lifetime.to_string().into();
             body["ext_expires_in"] = lifetime.to_string().into();
@@ -219,6 +234,14 @@ pub fn epoch_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
         .as_secs()
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for an epoch second.
+pub fn rfc3339(epoch: u64) -> String {
+    let (year, month, day) = civil_from_days((epoch / 86_400) as i64);
+    let secs = epoch % 86_400;
+    let (hour, minute, second) = (secs / 3600, secs / 60 % 60, secs % 60);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
 }
 
 /// `M/D/YYYY h:mm:ss AM +00:00` for an epoch second.

@@ -126,3 +126,44 @@ fn key_debug_output_hides_the_key() {
     let printed = format!("{:?}", set.keys[0]);
     assert!(printed.contains("[redacted]") && !printed.contains(&b64(&[0xc5; 256])));
 }
+
+#[test]
+fn the_thumbprint_is_the_rfc_7638_one() {
+    // The example key of RFC 7638 §3.1 and its published thumbprint.
+    let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_\
+             BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0\
+             _FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTW\
+             hAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+    let set = parse(vec![
+        json!({"kty":"RSA","kid":"2011-04-29","n":n,"e":"AQAB"}),
+    ]);
+    assert_eq!(
+        b64(&set.keys[0].thumbprint),
+        "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+    );
+}
+
+#[test]
+fn the_thumbprint_ignores_kid_alg_and_use_but_not_the_key() {
+    let plain = parse(vec![rsa("a")]);
+    let dressed = parse(vec![with(
+        with(rsa("b"), "alg", json!("RS256")),
+        "use",
+        json!("sig"),
+    )]);
+    assert_eq!(plain.keys[0].thumbprint, dressed.keys[0].thumbprint);
+    let p256 = parse(vec![ec("a", "P-256", 32)]);
+    assert_ne!(plain.keys[0].thumbprint, p256.keys[0].thumbprint);
+}
+
+#[test]
+fn a_key_issuer_member_is_kept_and_must_be_a_string() {
+    let template = "https://login.microsoftonline.com/{tenantid}/v2.0";
+    let set = parse(vec![
+        with(rsa("a"), "issuer", json!(template)),
+        with(rsa("b"), "issuer", json!(["x"])),
+    ]);
+    assert_eq!(set.keys.len(), 1);
+    assert_eq!(set.keys[0].issuer.as_deref(), Some(template));
+    assert_eq!(set.skipped, 1);
+}

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -15,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use cosmogate_validator::{IssuerConfig, ManualClock, TokenError, Validator};
+use cosmogate_validator::{IssuerConfig, ManualClock, TokenError, Validator, ValidatorOptions};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
@@ -86,6 +88,15 @@ pub fn jwks_a() -> String {
     jwks(&[
         key("rsa-1").jwk("rsa-1", None, None),
         key("ec-1").jwk("ec-1", Some("ES256"), Some("sig")),
+    ])
+}
+
+/// IdP-A's set after it published the rotation key `rsa-2`.
+pub fn jwks_a_with_rsa2() -> String {
+    jwks(&[
+        key("rsa-1").jwk("rsa-1", None, None),
+        key("ec-1").jwk("ec-1", Some("ES256"), Some("sig")),
+        key("rsa-2").jwk("rsa-2", None, None),
     ])
 }
 
@@ -176,6 +187,9 @@ pub struct Reply {
     pub body: String,
     pub headers: Vec<(&'static str, String)>,
     pub delay: Duration,
+    /// When set, the response waits for a permit of this semaphore: a test holds the IdP's
+    /// answer back for exactly as long as it wants.
+    pub gate: Option<Arc<Semaphore>>,
 }
 
 impl Reply {
@@ -185,6 +199,7 @@ impl Reply {
             body,
             headers: Vec::new(),
             delay: Duration::ZERO,
+            gate: None,
         }
     }
 
@@ -194,6 +209,7 @@ impl Reply {
             body: body.to_owned(),
             headers: Vec::new(),
             delay: Duration::ZERO,
+            gate: None,
         }
     }
 
@@ -204,6 +220,11 @@ impl Reply {
 
     pub fn delayed(mut self, delay: Duration) -> Reply {
         self.delay = delay;
+        self
+    }
+
+    pub fn gated(mut self, gate: Arc<Semaphore>) -> Reply {
+        self.gate = Some(gate);
         self
     }
 }
@@ -308,6 +329,9 @@ async fn jwks_handler(State(mock): State<MockIdp>, Path(name): Path<String>) -> 
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
+    if let Some(gate) = &reply.gate {
+        let _permit = gate.acquire().await.expect("gate stays open");
+    }
     let mut response = (
         StatusCode::from_u16(reply.status).expect("valid"),
         reply.body,
@@ -341,14 +365,38 @@ pub fn http() -> reqwest::Client {
         .expect("client builds")
 }
 
-/// A validator for `issuers` on a manual clock at [`NOW`].
+/// Options for tests: a manual clock at [`NOW`], and no background refresh, so key sets are
+/// refreshed only when a test calls `refresh_keys` (or a `kid` is unknown).
+pub fn test_options(max_token_bytes: usize) -> (ValidatorOptions, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(NOW));
+    let options = ValidatorOptions {
+        max_token_bytes,
+        background_refresh: false,
+        clock: clock.clone(),
+        ..ValidatorOptions::default()
+    };
+    (options, clock)
+}
+
+/// A validator for `issuers` with [`test_options`].
 pub async fn validator_for(
     issuers: Vec<IssuerConfig>,
     max_token_bytes: usize,
 ) -> Result<(Validator, Arc<ManualClock>), TokenError> {
-    let clock = Arc::new(ManualClock::new(NOW));
-    let validator = Validator::with_clock(issuers, max_token_bytes, http(), clock.clone()).await?;
+    let (options, clock) = test_options(max_token_bytes);
+    let validator = Validator::with_options(issuers, http(), options).await?;
     Ok((validator, clock))
+}
+
+/// Polls `done` every 10 ms until it holds; panics after 10 s, which only a broken build reaches.
+pub async fn eventually(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
 }
 
 /// The standard rig: IdP-A (RS256, ES256) and IdP-B (RS256, PS256).
@@ -379,6 +427,11 @@ pub async fn rig_on(mock: MockIdp) -> Rig {
 }
 
 impl Rig {
+    /// Runs the refresh the background task would run now.
+    pub async fn refresh(&self) {
+        self.validator.refresh_keys().await;
+    }
+
     /// The reason code of validating `token`, or `"ok"`.
     pub async fn reason(&self, token: &str) -> &'static str {
         match self.validator.validate(token).await {

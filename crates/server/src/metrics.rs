@@ -1,0 +1,240 @@
+//! Prometheus metrics, served on the admin listener.
+//!
+//! Request metrics are updated as each audit record is written, so metrics and audit always
+//! agree. Key-set and token state is read from the validator and the credential at scrape
+//! time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::audit::AuditRecord;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    action: String,
+    decision: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChargeLabels {
+    principal: String,
+    container: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IssuerLabels {
+    issuer: String,
+}
+
+/// Every series cosmogate exports.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<OperationLabels, Histogram>,
+    upstream_latency: Histogram,
+    request_charge: Family<ChargeLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
+    audit_dropped: Counter,
+    policy_reloads: Counter,
+    policy_reloads_refused: Counter,
+    jwks_fetches: Family<IssuerLabels, Gauge>,
+    jwks_fetch_failures: Family<IssuerLabels, Gauge>,
+    jwks_stale_seconds: Family<IssuerLabels, Gauge>,
+    jwks_usable: Family<IssuerLabels, Gauge>,
+    reloads_seen: AtomicU64,
+    refused_seen: AtomicU64,
+    dropped_seen: AtomicU64,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.1 ms to about 6.5 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 17))
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("cosmogate");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<OperationLabels, Histogram>::new_with_constructor(latency_histogram);
+        let upstream_latency = latency_histogram();
+        let request_charge = Family::default();
+        let audit_dropped = Counter::default();
+        let policy_reloads = Counter::default();
+        let policy_reloads_refused = Counter::default();
+        let [
+            jwks_fetches,
+            jwks_fetch_failures,
+            jwks_stale_seconds,
+            jwks_usable,
+        ] = std::array::from_fn(|_| Family::<IssuerLabels, Gauge>::default());
+        registry.register(
+            "requests",
+            "Requests by data action, decision and status",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from request to the end of its response",
+            latency.clone(),
+        );
+        registry.register(
+            "upstream_duration_seconds",
+            "Time until Cosmos DB's response headers",
+            upstream_latency.clone(),
+        );
+        registry.register(
+            "request_charge",
+            "Request units charged by Cosmos DB, by principal and container",
+            request_charge.clone(),
+        );
+        registry.register(
+            "audit_dropped",
+            "Audit records dropped because the audit queue was full",
+            audit_dropped.clone(),
+        );
+        registry.register(
+            "policy_reloads",
+            "Policy files swapped in after a change",
+            policy_reloads.clone(),
+        );
+        registry.register(
+            "policy_reloads_refused",
+            "Changed policy files refused as invalid",
+            policy_reloads_refused.clone(),
+        );
+        registry.register(
+            "jwks_fetches",
+            "Key set fetches per issuer since start",
+            jwks_fetches.clone(),
+        );
+        registry.register(
+            "jwks_fetch_failures",
+            "Failed key set fetches per issuer since start",
+            jwks_fetch_failures.clone(),
+        );
+        registry.register(
+            "jwks_stale_seconds",
+            "Seconds an issuer's key set is past its lifetime",
+            jwks_stale_seconds.clone(),
+        );
+        registry.register(
+            "jwks_usable",
+            "1 while an issuer's keys may be used",
+            jwks_usable.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            upstream_latency,
+            request_charge,
+            audit_dropped,
+            policy_reloads,
+            policy_reloads_refused,
+            jwks_fetches,
+            jwks_fetch_failures,
+            jwks_stale_seconds,
+            jwks_usable,
+            reloads_seen: AtomicU64::new(0),
+            refused_seen: AtomicU64::new(0),
+            dropped_seen: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one finished request, from its audit record.
+    pub fn observe(&self, record: &AuditRecord) {
+        let action = record.actions.first().copied().unwrap_or("none");
+        self.requests
+            .get_or_create(&RequestLabels {
+                action: action.to_owned(),
+                decision: record.decision.to_owned(),
+                status: record.status.to_string(),
+            })
+            .inc();
+        let operation = record.operation.unwrap_or("none").to_owned();
+        self.latency
+            .get_or_create(&OperationLabels { operation })
+            .observe(record.latency_ms / 1000.0);
+        if let Some(upstream) = record.upstream_latency_ms {
+            self.upstream_latency.observe(upstream / 1000.0);
+        }
+        if let (Some(charge), Some(principal)) = (record.request_charge, &record.principal) {
+            let container = match (&record.database, &record.container) {
+                (Some(db), Some(container)) => format!("{db}/{container}"),
+                (Some(db), None) => db.clone(),
+                _ => "/".to_owned(),
+            };
+            let principal = format!("{} {}", principal.iss, principal.sub);
+            self.request_charge
+                .get_or_create(&ChargeLabels {
+                    principal,
+                    container,
+                })
+                .inc_by(charge);
+        }
+    }
+
+    /// Brings the state-derived series up to date and renders the text exposition format.
+    pub fn render(&self, state: &State) -> String {
+        for status in &state.keys {
+            let labels = IssuerLabels {
+                issuer: status.issuer.clone(),
+            };
+            let as_i64 = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+            self.jwks_fetches
+                .get_or_create(&labels)
+                .set(as_i64(status.fetches));
+            self.jwks_fetch_failures
+                .get_or_create(&labels)
+                .set(as_i64(status.fetch_failures));
+            self.jwks_stale_seconds
+                .get_or_create(&labels)
+                .set(as_i64(status.stale_seconds));
+            self.jwks_usable
+                .get_or_create(&labels)
+                .set(i64::from(status.usable));
+        }
+        catch_up(&self.policy_reloads, &self.reloads_seen, state.reloads.0);
+        catch_up(
+            &self.policy_reloads_refused,
+            &self.refused_seen,
+            state.reloads.1,
+        );
+        catch_up(&self.audit_dropped, &self.dropped_seen, state.audit_dropped);
+        let mut text = String::new();
+        if encode(&mut text, &self.registry).is_err() {
+            tracing::error!("Metrics could not be encoded");
+        }
+        text
+    }
+}
+
+/// What the state-derived series are read from at scrape time.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub keys: Vec<cosmogate_validator::KeyStatus>,
+    /// Policy reloads and refused reloads.
+    pub reloads: (u64, u64),
+    pub audit_dropped: u64,
+}
+
+/// Advances a counter to a total kept elsewhere.
+fn catch_up(counter: &Counter, seen: &AtomicU64, total: u64) {
+    let before = seen.swap(total, Ordering::Relaxed);
+    if total > before {
+        counter.inc_by(total - before);
+    }
+}

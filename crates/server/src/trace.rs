@@ -1,0 +1,136 @@
+//! W3C trace context: the trace a request belongs to, accepted from the client when valid and
+//! passed on to Cosmos DB with cosmogate as the parent.
+
+use http::HeaderMap;
+use http::header::HeaderValue;
+use rand::RngCore;
+
+const TRACEPARENT: &str = "traceparent";
+
+/// The trace of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TraceContext {
+    pub trace_id: [u8; 16],
+    /// cosmogate's own span for this request, the parent of what Cosmos DB records.
+    pub span_id: [u8; 8],
+    pub sampled: bool,
+}
+
+impl TraceContext {
+    /// Continues the client's trace when its `traceparent` is valid, else starts a new one.
+    pub fn from_request(headers: &HeaderMap) -> TraceContext {
+        let mut span_id = [0u8; 8];
+        rand::rng().fill_bytes(&mut span_id);
+        let parent = headers
+            .get(TRACEPARENT)
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_traceparent);
+        match parent {
+            Some((trace_id, sampled)) => TraceContext {
+                trace_id,
+                span_id,
+                sampled,
+            },
+            None => {
+                let mut trace_id = [0u8; 16];
+                rand::rng().fill_bytes(&mut trace_id);
+                TraceContext {
+                    trace_id,
+                    span_id,
+                    sampled: false,
+                }
+            }
+        }
+    }
+
+    pub fn trace_id_hex(&self) -> String {
+        hex::encode(self.trace_id)
+    }
+
+    /// Replaces the request's `traceparent` with one naming cosmogate's span as the parent.
+    pub fn propagate(&self, headers: &mut HeaderMap) {
+        let flags = if self.sampled { "01" } else { "00" };
+        let value = format!(
+            "00-{}-{}-{flags}",
+            hex::encode(self.trace_id),
+            hex::encode(self.span_id)
+        );
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(TRACEPARENT, value);
+        }
+    }
+}
+
+/// `version-traceid-parentid-flags`, version 00, lowercase hex, ids not all zero.
+fn parse_traceparent(text: &str) -> Option<([u8; 16], bool)> {
+    let mut parts = text.trim().split('-');
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if version != "00" || parts.next().is_some() {
+        return None;
+    }
+    let lower_hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if !lower_hex(trace, 32) || !lower_hex(parent, 16) || !lower_hex(flags, 2) {
+        return None;
+    }
+    let mut trace_id = [0u8; 16];
+    hex::decode_to_slice(trace, &mut trace_id).ok()?;
+    if trace_id == [0; 16] || parent.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    let flags = u8::from_str_radix(flags, 16).ok()?;
+    Some((trace_id, flags & 1 == 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(TRACEPARENT, HeaderValue::from_str(value).expect("header"));
+        headers
+    }
+
+    #[test]
+    fn a_valid_client_traceparent_is_continued_with_a_new_parent() {
+        let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let trace = TraceContext::from_request(&headers(given));
+        assert_eq!(trace.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert!(trace.sampled);
+
+        let mut outgoing = headers(given);
+        trace.propagate(&mut outgoing);
+        let sent = outgoing[TRACEPARENT].to_str().expect("ascii");
+        assert!(sent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(
+            !sent.contains("00f067aa0ba902b7"),
+            "cosmogate is the new parent"
+        );
+        assert!(sent.ends_with("-01"));
+    }
+
+    #[test]
+    fn malformed_traceparents_start_a_new_trace() {
+        for bad in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "garbage",
+        ] {
+            let trace = TraceContext::from_request(&headers(bad));
+            assert_ne!(
+                trace.trace_id_hex(),
+                "4bf92f3577b34da6a3ce929d0e0e4736",
+                "{bad}"
+            );
+            assert!(!trace.sampled, "{bad}");
+        }
+    }
+}
