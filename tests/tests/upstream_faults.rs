@@ -1,0 +1,195 @@
+//! What the app sees when the Cosmos DB account misbehaves: cosmogate's own credential refused,
+//! throttling, an account that is down or stalls. The stand-in upstream speaks plain HTTP on
+//! loopback (allowed for loopback hosts only) and answers as scripted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use cosmogate_e2e::{Stack, StackOptions, UpstreamAuth};
+use serde_json::{Value, json};
+
+/// Answers by path: the account document on `/`, and a scripted failure per item id.
+async fn scripted(uri: Uri, headers: HeaderMap) -> Response {
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let path = uri.path();
+    if path == "/" {
+        let endpoint = format!("http://{host}/");
+        let location = json!([{"name": "Local", "databaseAccountEndpoint": endpoint}]);
+        let body =
+            json!({"id": "acct", "writableLocations": location, "readableLocations": location});
+        return axum::Json(body).into_response();
+    }
+    let cosmos_error = |status: StatusCode, substatus: &str, message: &str| {
+        let body = json!({"code": status.canonical_reason(), "message": message});
+        (
+            status,
+            [("x-ms-substatus", substatus.to_owned())],
+            axum::Json(body),
+        )
+            .into_response()
+    };
+    match path.rsplit('/').next().unwrap_or_default() {
+        "unauthorized" => cosmos_401(),
+        "rbac" => cosmos_error(
+            StatusCode::FORBIDDEN,
+            "5301",
+            "Request blocked by Auth acct : principal does not have required RBAC permissions",
+        ),
+        "write-forbidden" => cosmos_error(StatusCode::FORBIDDEN, "3", "WriteForbidden"),
+        "throttled" => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("x-ms-retry-after-ms", "100"), ("x-ms-substatus", "3200")],
+            "{}",
+        )
+            .into_response(),
+        "stall" => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            StatusCode::OK.into_response()
+        }
+        _ => (StatusCode::OK, "{}").into_response(),
+    }
+}
+
+fn cosmos_401() -> Response {
+    let body = json!({"code": "Unauthorized", "message": "The input authorization token can't serve the request."});
+    (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
+}
+
+async fn start_upstream(hits: Arc<AtomicUsize>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+        hits.fetch_add(1, Ordering::SeqCst);
+        scripted(uri, headers)
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}/")
+}
+
+/// A stack whose cosmogate forwards to `endpoint` with a short response timeout.
+async fn gateway_for(endpoint: &str) -> Stack {
+    let mut stack = Stack::prepare(&StackOptions::new(UpstreamAuth::ManagedIdentity))
+        .await
+        .expect("the local stack starts");
+    let text = std::fs::read_to_string(&stack.config_path).expect("config");
+    let text = text.replace(
+        &format!("endpoint = \"{}\"", stack.cosmos.endpoint),
+        &format!("endpoint = \"{endpoint}\"\nresponse_timeout_seconds = 2"),
+    );
+    std::fs::write(&stack.config_path, text).expect("config");
+    let loaded = cosmogate_server::Config::load(&stack.config_path).expect("config");
+    let gateway = cosmogate_server::Gateway::build(loaded)
+        .await
+        .expect("gateway");
+    let listener = gateway.bind().await.expect("listener");
+    stack.gateway_url = format!("https://{}/", listener.local_addr().expect("address"));
+    tokio::spawn(gateway.serve_with_admin(listener, None, std::future::pending()));
+    stack
+}
+
+async fn read(stack: &Stack, item: &str) -> (u16, HeaderMap, Value) {
+    let token = stack
+        .idp
+        .token("app-writer", "writer-secret")
+        .await
+        .expect("token");
+    let response = stack
+        .https_client()
+        .expect("client")
+        .get(format!(
+            "{}dbs/shop/colls/orders/docs/{item}",
+            stack.gateway_url
+        ))
+        .header("authorization", format!("type=aad&ver=1.0&sig={token}"))
+        .header("x-ms-documentdb-partitionkey", "[\"t1\"]")
+        .send()
+        .await
+        .expect("a response");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_refusals_of_cosmogates_credential_are_gateway_errors_and_the_rest_pass_through() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let endpoint = start_upstream(Arc::clone(&hits)).await;
+    let stack = gateway_for(&endpoint).await;
+
+    let (status, _, body) = read(&stack, "unauthorized").await;
+    assert_eq!(
+        status, 502,
+        "cosmogate's own credential was refused: not the app's fault"
+    );
+    assert_eq!(body["code"], "BadGateway");
+    let (status, _, _) = read(&stack, "rbac").await;
+    assert_eq!(status, 502);
+    let (status, headers, _) = read(&stack, "write-forbidden").await;
+    assert_eq!(status, 403, "a failover 403 is Cosmos DB's answer, relayed");
+    assert_eq!(headers["x-ms-substatus"], "3");
+    let before = hits.load(Ordering::SeqCst);
+    let (status, headers, _) = read(&stack, "throttled").await;
+    assert_eq!(status, 429);
+    assert_eq!(headers["x-ms-retry-after-ms"], "100");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        before + 1,
+        "cosmogate does not retry for the app"
+    );
+    let (status, _, _) = read(&stack, "stall").await;
+    assert_eq!(
+        status, 504,
+        "a stalled account answers within the response timeout"
+    );
+
+    let audit = stack.audit().await;
+    let outcome: Vec<(&str, u64, Option<u64>)> = audit
+        .iter()
+        .map(|r| {
+            (
+                r["reason"].as_str().unwrap_or_default(),
+                r["status"].as_u64().unwrap_or(0),
+                r["upstream_status"].as_u64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcome,
+        [
+            ("upstream_auth_failed", 502, Some(401)),
+            ("upstream_auth_failed", 502, Some(403)),
+            ("allowed", 403, Some(403)),
+            ("allowed", 429, Some(429)),
+            ("upstream_timeout", 504, None),
+        ]
+    );
+    for record in &audit {
+        assert_eq!(
+            record["decision"], "allow",
+            "the policy allowed each of them"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_that_is_down_gives_a_quick_502() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}/", closed.local_addr().expect("address"));
+    drop(closed);
+    let stack = gateway_for(&endpoint).await;
+    let (status, _, body) = read(&stack, "anything").await;
+    assert_eq!(status, 502);
+    assert_eq!(body["code"], "BadGateway");
+    let audit = stack.audit().await;
+    assert_eq!(audit[0]["reason"], "upstream_connect_failed");
+}
