@@ -62,6 +62,8 @@ async fn health_readiness_and_metrics_are_served_apart_from_the_data_port() {
         "cosmogate_policy_reloads_total 0",
         "cosmogate_jwks_usable{",
         "cosmogate_jwks_fetches{",
+        "cosmogate_token_cache_hits",
+        "cosmogate_signature_verifications",
     ] {
         assert!(metrics.contains(series), "no {series} in:\n{metrics}");
     }

@@ -13,6 +13,28 @@ use tokio::net::TcpListener;
 use crate::gateway::Shared;
 use crate::metrics;
 
+/// Warns while an issuer's keys are served stale because its identity provider cannot be
+/// reached, and once they are no longer usable; quiet while all is well.
+pub(crate) fn spawn_key_watch(shared: Arc<Shared>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            for status in shared.validator.key_status() {
+                if !status.usable {
+                    tracing::error!(issuer = %status.issuer, "Issuer keys unusable, its tokens get 503");
+                } else if status.serving_stale || status.refresh_failing {
+                    tracing::warn!(
+                        issuer = %status.issuer,
+                        jwks.stale_seconds = status.stale_seconds,
+                        "Issuer key refresh failing, serving cached keys"
+                    );
+                }
+            }
+        }
+    });
+}
+
 /// Serves `/healthz`, `/readyz` and `/metrics` until the process ends.
 pub(crate) fn spawn(listener: TcpListener, shared: Arc<Shared>) {
     let app = Router::new()
@@ -51,6 +73,7 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let state = metrics::State {
         keys: shared.validator.key_status(),
+        tokens: shared.validator.stats(),
         reloads: shared.policy.counts(),
         audit_dropped: shared.audit.dropped(),
     };

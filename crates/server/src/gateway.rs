@@ -152,6 +152,7 @@ impl Gateway {
             hash_identifiers: self.config.audit.hash_identifiers,
             metrics: Arc::new(Metrics::new()),
         });
+        admin::spawn_key_watch(Arc::clone(&shared));
         if let Some(admin) = admin {
             tracing::info!(admin.address = %admin.local_addr()?, "Admin listener");
             admin::spawn(admin, Arc::clone(&shared));

@@ -54,6 +54,9 @@ pub(crate) struct Metrics {
     jwks_fetch_failures: Family<IssuerLabels, Gauge>,
     jwks_stale_seconds: Family<IssuerLabels, Gauge>,
     jwks_usable: Family<IssuerLabels, Gauge>,
+    token_cache_hits: Gauge,
+    token_cache_misses: Gauge,
+    signature_verifications: Gauge,
     reloads_seen: AtomicU64,
     refused_seen: AtomicU64,
     dropped_seen: AtomicU64,
@@ -135,6 +138,26 @@ impl Metrics {
             "1 while an issuer's keys may be used",
             jwks_usable.clone(),
         );
+        let [
+            token_cache_hits,
+            token_cache_misses,
+            signature_verifications,
+        ] = std::array::from_fn(|_| Gauge::default());
+        registry.register(
+            "token_cache_hits",
+            "Tokens answered from the verified-token cache since start",
+            token_cache_hits.clone(),
+        );
+        registry.register(
+            "token_cache_misses",
+            "Tokens fully validated since start",
+            token_cache_misses.clone(),
+        );
+        registry.register(
+            "signature_verifications",
+            "Token signatures verified since start",
+            signature_verifications.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -148,6 +171,9 @@ impl Metrics {
             jwks_fetch_failures,
             jwks_stale_seconds,
             jwks_usable,
+            token_cache_hits,
+            token_cache_misses,
+            signature_verifications,
             reloads_seen: AtomicU64::new(0),
             refused_seen: AtomicU64::new(0),
             dropped_seen: AtomicU64::new(0),
@@ -207,6 +233,13 @@ impl Metrics {
                 .get_or_create(&labels)
                 .set(i64::from(status.usable));
         }
+        let as_i64 = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        self.token_cache_hits
+            .set(as_i64(state.tokens.token_cache_hits));
+        self.token_cache_misses
+            .set(as_i64(state.tokens.token_cache_misses));
+        self.signature_verifications
+            .set(as_i64(state.tokens.signature_verifications));
         catch_up(&self.policy_reloads, &self.reloads_seen, state.reloads.0);
         catch_up(
             &self.policy_reloads_refused,
@@ -226,6 +259,7 @@ impl Metrics {
 #[derive(Debug)]
 pub(crate) struct State {
     pub keys: Vec<cosmogate_validator::KeyStatus>,
+    pub tokens: cosmogate_validator::ValidatorStats,
     /// Policy reloads and refused reloads.
     pub reloads: (u64, u64),
     pub audit_dropped: u64,

@@ -301,9 +301,12 @@ fn authorize(
     principal: &Principal,
     operation: &Operation,
 ) -> Result<(), GatewayError> {
+    // Claims providers shape differently (`scp` as a string or an array, nested role lists)
+    // reach the policy in one shape.
+    let claims = principal.normalized_claims();
     let subject = Subject {
         issuer: &principal.issuer,
-        claims: &principal.claims,
+        claims: &claims,
     };
     let live = shared.policy.get();
     let decision = live.policy.decide(&subject, operation);
