@@ -1,10 +1,14 @@
 //! The registered claims: their types are checked before the signature (a wrong type is a
 //! malformed token), their values after it.
 
+use std::collections::BTreeSet;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
 use serde_json::{Map, Value};
 
 use crate::config::IssuerConfig;
 use crate::error::TokenError;
+use crate::normalize;
 
 /// The registered claims the validator acts on, with their types checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +81,44 @@ pub(crate) fn check(claims: &Claims, config: &IssuerConfig, now: i64) -> Result<
         }
     }
     Ok(())
+}
+
+/// Checks the issuer's `required_claims` against the (signature-verified) payload: each must
+/// be present, as a whole member name first and then as a dotted path, with its configured type.
+pub(crate) fn check_required(
+    payload: &Map<String, Value>,
+    config: &IssuerConfig,
+) -> Result<(), TokenError> {
+    for (name, expected) in &config.required_claims {
+        let found = payload
+            .get(name)
+            .or_else(|| normalize::lookup(payload, name));
+        match found {
+            None => return Err(TokenError::MissingClaim(interned(name))),
+            Some(value) if !expected.matches(value) => {
+                return Err(TokenError::InvalidClaim(interned(name)));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// A `'static` copy of a configured claim name, for the error variants. Only names from the
+/// configuration come here, never token data, and each distinct name is stored once, so the
+/// memory kept is bounded by the configuration.
+fn interned(name: &str) -> &'static str {
+    static NAMES: OnceLock<Mutex<BTreeSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = names.get(name) {
+        return known;
+    }
+    let stored: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(stored);
+    stored
 }
 
 fn required_string(payload: &Map<String, Value>, name: &'static str) -> Result<String, TokenError> {

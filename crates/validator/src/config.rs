@@ -1,4 +1,4 @@
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use jsonwebtoken::Algorithm;
 use url::Url;
@@ -81,6 +81,48 @@ pub struct IssuerConfig {
     /// succeeds. Default 3600, allowed 0..=86400.
     #[serde(default = "default_max_stale")]
     pub max_stale_seconds: u64,
+    /// Claims every token of this issuer must carry, with their JSON type, checked after the
+    /// signature. A name may be a dotted path into nested objects (`realm_access.roles`); a
+    /// top-level member whose name contains dots (`kubernetes.io`) is tried first as a whole
+    /// name, then as a path. A missing claim is refused with `missing_claim`, a claim of another
+    /// type with `invalid_claim`. Default: none, beyond the always-required `iss`, `aud`, `exp`
+    /// and `sub`.
+    #[serde(default)]
+    pub required_claims: BTreeMap<String, ClaimType>,
+}
+
+/// The JSON type a required claim must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimType {
+    /// A JSON string.
+    String,
+    /// A JSON number, integer or not.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+    /// An array with members of any type, possibly empty.
+    Array,
+    /// A JSON object.
+    Object,
+    /// An array whose members are all strings, possibly empty.
+    StringArray,
+}
+
+impl ClaimType {
+    /// Whether `value` has this type. `null` has none of them.
+    pub(crate) fn matches(self, value: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        match (self, value) {
+            (ClaimType::String, Value::String(_))
+            | (ClaimType::Number, Value::Number(_))
+            | (ClaimType::Boolean, Value::Bool(_))
+            | (ClaimType::Array, Value::Array(_))
+            | (ClaimType::Object, Value::Object(_)) => true,
+            (ClaimType::StringArray, Value::Array(items)) => items.iter().all(Value::is_string),
+            _ => false,
+        }
+    }
 }
 
 fn default_algorithms() -> Vec<String> {
@@ -130,6 +172,7 @@ impl IssuerConfig {
         if self.typ.iter().any(|t| t.trim().is_empty()) {
             problems.push(format!("{path}.typ: entries must not be empty"));
         }
+        self.check_required_claims(path, &mut problems);
         problems
     }
 
@@ -231,6 +274,18 @@ impl IssuerConfig {
             problems.push(format!(
                 "{path}.max_token_lifetime_seconds: must be positive"
             ));
+        }
+    }
+
+    fn check_required_claims(&self, path: &str, problems: &mut Vec<String>) {
+        for name in self.required_claims.keys() {
+            if name.is_empty() {
+                problems.push(format!("{path}.required_claims: names must not be empty"));
+            } else if name.split('.').any(str::is_empty) {
+                problems.push(format!(
+                    "{path}.required_claims: {name:?} has an empty path segment"
+                ));
+            }
         }
     }
 

@@ -58,7 +58,7 @@ mod validator;
 pub use cache::DEFAULT_TOKEN_CACHE_ENTRIES;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    DEFAULT_MAX_TOKEN_BYTES, IssuerConfig, MAX_LEEWAY_SECONDS, MAX_STALE_LIMIT_SECONDS,
+    ClaimType, DEFAULT_MAX_TOKEN_BYTES, IssuerConfig, MAX_LEEWAY_SECONDS, MAX_STALE_LIMIT_SECONDS,
     TENANT_PLACEHOLDER, validate_issuers,
 };
 pub use error::TokenError;

@@ -184,7 +184,8 @@ impl Validator {
         Ok(Some(entry.principal.clone()))
     }
 
-    /// Full validation: structure, header, claim types, issuer, signature, claim values.
+    /// Full validation: structure, header, claim types, issuer, signature, claim values and
+    /// the issuer's required claims.
     async fn verify(&self, token: &str, hash: &TokenHash) -> Result<Verified, TokenError> {
         let parts = compact::parse(token)?;
         let header = header::read(&parts.header)?;
@@ -204,6 +205,7 @@ impl Validator {
         verify_signature(token, &key, validation)?;
         let now = self.inner.clock.now();
         claims::check(&claims, &issuer.config, now)?;
+        claims::check_required(&parts.payload, &issuer.config)?;
 
         let Claims { iss, sub, exp, .. } = claims;
         let principal = Principal {
