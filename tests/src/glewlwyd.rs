@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::idp::client_credentials;
 use crate::process::{RigProcess, node_script, unique_path};
 
 /// The scope the rig's clients are granted; glewlwyd, without resource indicators, also puts
@@ -36,11 +37,6 @@ struct Discovery {
     issuer: String,
     token_endpoint: String,
     jwks_uri: String,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
 }
 
 /// A running glewlwyd with issuer `http://127.0.0.1:<port>/api/oidc`.
@@ -120,21 +116,8 @@ impl Glewlwyd {
             ("grant_type", "client_credentials"),
             ("scope", self.scope.as_str()),
         ];
-        let res = self
-            .http
-            .post(&self.token_endpoint)
-            .basic_auth(client, Some(secret))
-            .form(&form)
-            .send()
-            .await
-            .context("calling the glewlwyd token endpoint")?;
-        let status = res.status();
-        if !status.is_success() {
-            let body = res.text().await.unwrap_or_default();
-            bail!("glewlwyd token request for {client} answered {status}: {body}");
-        }
-        let token: TokenResponse = res.json().await.context("reading the glewlwyd token")?;
-        Ok(token.access_token)
+        let endpoint = &self.token_endpoint;
+        client_credentials(&self.http, endpoint, (client, secret), &form, "glewlwyd").await
     }
 
     /// A token for the client that signs with `alg`.

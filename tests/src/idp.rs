@@ -93,6 +93,34 @@ struct TokenResponse {
     access_token: String,
 }
 
+/// A client_credentials token request with basic client authentication, shared by the rig's
+/// identity providers; `provider` names the provider in errors.
+pub(crate) async fn client_credentials(
+    http: &reqwest::Client,
+    token_endpoint: &str,
+    (client, secret): (&str, &str),
+    form: &[(&str, &str)],
+    provider: &str,
+) -> anyhow::Result<String> {
+    let res = http
+        .post(token_endpoint)
+        .basic_auth(client, Some(secret))
+        .form(form)
+        .send()
+        .await
+        .with_context(|| format!("calling the {provider} token endpoint"))?;
+    let status = res.status();
+    if !status.is_success() {
+        let body = res.text().await.unwrap_or_default();
+        bail!("{provider} token request for {client} answered {status}: {body}");
+    }
+    let token: TokenResponse = res
+        .json()
+        .await
+        .with_context(|| format!("reading the {provider} token response"))?;
+    Ok(token.access_token)
+}
+
 impl Idp {
     /// Starts the IdP with the default access-token lifetime of 300 s.
     pub async fn start(dir: &Path) -> anyhow::Result<Idp> {
@@ -156,21 +184,14 @@ impl Idp {
             ("resource", resource),
             ("scope", "cosmos"),
         ];
-        let res = self
-            .http
-            .post(&self.token_endpoint)
-            .basic_auth(client, Some(secret))
-            .form(&form)
-            .send()
-            .await
-            .context("calling the idp token endpoint")?;
-        let status = res.status();
-        if !status.is_success() {
-            let body = res.text().await.unwrap_or_default();
-            bail!("idp token request for {client} answered {status}: {body}");
-        }
-        let token: TokenResponse = res.json().await.context("reading the idp token response")?;
-        Ok(token.access_token)
+        client_credentials(
+            &self.http,
+            &self.token_endpoint,
+            (client, secret),
+            &form,
+            "idp",
+        )
+        .await
     }
 
     /// Performs one rotation step inside the running IdP (same port, same issuer) and returns
