@@ -8,7 +8,7 @@
 // Usage: node app.mjs --endpoint URL --ca FILE --database D --container C
 //                     (--idp ISSUER --client ID --secret S | --static-token TOKEN)
 //                     [--ops a,b,c] [--id ITEM_ID] [--tenant T] [--resource URI]
-//                     [--no-discovery] [--timeout-ms MS]
+//                     [--no-discovery] [--preferred-locations A,B] [--timeout-ms MS]
 //   --idp/--client/--secret  client_credentials against the IdP (token endpoint taken from
 //                            discovery), resource --resource (default api://cosmogate), cached
 //                            until exp; the scopes the SDK asks for are ignored
@@ -17,6 +17,7 @@
 //                            read_all,change_feed,bulk,delete (default: all, in that order)
 //   --id / --tenant          item id (default unique per run) and partition key (default t1)
 //   --no-discovery           connectionPolicy.enableEndpointDiscovery = false
+//   --preferred-locations    connectionPolicy.preferredLocations, comma-separated region names
 // (--key KEY, for checking the rig without cosmogate, authenticates with a master key instead.)
 import fs from 'node:fs';
 import https from 'node:https';
@@ -46,6 +47,7 @@ function parseCli() {
       id: { type: 'string' },
       tenant: { type: 'string', default: 't1' },
       'no-discovery': { type: 'boolean', default: false },
+      'preferred-locations': { type: 'string' },
       'timeout-ms': { type: 'string', default: '15000' },
     },
   });
@@ -116,6 +118,10 @@ function buildClient(args) {
       requestTimeout: args.timeoutMs,
     },
   };
+  if (args['preferred-locations']) {
+    options.connectionPolicy.preferredLocations = args['preferred-locations']
+      .split(',').map((s) => s.trim()).filter(Boolean);
+  }
   if (args.key) options.key = args.key;
   else if (args.idp) options.aadCredentials = new IdpCredential(args.idp, args.client, args.secret, args.resource);
   else options.aadCredentials = new StaticCredential(args['static-token']);

@@ -9,7 +9,7 @@ printed on stdout; diagnostics go to stderr. Exits 0 unless the app itself crash
 Usage: python app.py --endpoint URL --ca FILE --database D --container C
                      (--idp ISSUER --client ID --secret S | --static-token TOKEN)
                      [--ops a,b,c] [--id ITEM_ID] [--tenant T] [--resource URI]
-                     [--no-discovery] [--timeout SECONDS]
+                     [--no-discovery] [--preferred-locations A,B] [--timeout SECONDS]
 Same flags and op names as app.mjs. The client constructor already calls GET /, so when it
 fails every requested op is reported with that error. azure-cosmos 4.17.1 has no bulk API:
 op "bulk" runs a transactional batch (execute_item_batch) of two creates instead.
@@ -107,6 +107,7 @@ def parse_args():
     p.add_argument("--id")
     p.add_argument("--tenant", default="t1")
     p.add_argument("--no-discovery", action="store_true")
+    p.add_argument("--preferred-locations", default="")
     p.add_argument("--timeout", type=int, default=15)
     args = p.parse_args()
     if args.idp and not (args.client and args.secret):
@@ -224,6 +225,7 @@ def main():
             ssl_config=SSLConfiguration(),
             connection_verify=args.ca,
             enable_endpoint_discovery=not args.no_discovery,
+            preferred_locations=[r.strip() for r in args.preferred_locations.split(",") if r.strip()],
             connection_timeout=args.timeout,
             raw_response_hook=hook,
         )

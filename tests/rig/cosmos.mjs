@@ -5,7 +5,7 @@
 //
 // Usage: node cosmos.mjs --cert FILE --key FILE [--port PORT] [--log FILE]
 //                        [--master-key KEY] [--setup db:container[,db:container...]]
-//                        [--connection-close]
+//                        [--connection-close] [--regions NAME=HOST[,NAME=HOST...]]
 //   --cert, --key        PEM server certificate (chain) and private key
 //   --port               port on 127.0.0.1 (default 0 = any free port)
 //   --log                JSONL file, one record per received request (see logRecord below)
@@ -15,9 +15,15 @@
 //                        through HTTPS requests to this server before it reports ready
 //   --connection-close   answer every request with Connection: close (the library's default);
 //                        without it the server keeps connections alive like a real gateway
+//   --regions            advertise a multi-region account: GET / lists each region at
+//                        https://HOST:PORT/ (this same server under another loopback name,
+//                        e.g. 127.0.0.1 and localhost); the first is the write region, all
+//                        are readable. Which region a request went to shows in its logged host.
 //
 // Prints one line to stdout when ready: {"ready":true,"port":PORT}. Logs go to stderr.
-// GET / advertises https://127.0.0.1:PORT/ as the account's read and write endpoint.
+// GET / advertises https://127.0.0.1:PORT/ as the account's read and write endpoint, unless
+// --regions says otherwise.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import { parseArgs } from 'node:util';
@@ -38,6 +44,7 @@ function parseCli() {
       'master-key': { type: 'string' },
       setup: { type: 'string', default: '' },
       'connection-close': { type: 'boolean', default: false },
+      regions: { type: 'string', default: '' },
     },
   });
   if (!values.cert || !values.key) throw new Error('--cert and --key are required');
@@ -51,7 +58,24 @@ function parseCli() {
     masterKey: values['master-key'],
     setup: parseSetup(values.setup),
     keepAlive: !values['connection-close'],
+    regions: parseRegions(values.regions),
   };
+}
+
+function parseRegions(spec) {
+  return spec.split(',').filter((s) => s.trim() !== '').map((pair) => {
+    const [name, host, ...rest] = pair.split('=');
+    if (!name?.trim() || !host?.trim() || rest.length > 0) throw new Error(`--regions entry must be NAME=HOST, got ${pair}`);
+    return { name: name.trim(), host: host.trim() };
+  });
+}
+
+// The library's own account document with the location lists of a multi-region account.
+async function regionalAccount(port, masterKey, regions) {
+  const { status, text } = await selfRequest(port, masterKey, 'GET', '/', null);
+  if (status !== 200) throw new Error(`GET / answered ${status}: ${text}`);
+  const locations = regions.map(({ name, host }) => ({ name, databaseAccountEndpoint: `https://${host}:${port}/` }));
+  return { ...JSON.parse(text), writableLocations: locations.slice(0, 1), readableLocations: locations };
 }
 
 function parseSetup(spec) {
@@ -94,14 +118,14 @@ function listen(server, port) {
 // One HTTPS request to this server itself. The peer is this very process, so the certificate
 // is not checked here; the harness checks it from the outside.
 function selfRequest(port, masterKey, method, path, body) {
-  const payload = JSON.stringify(body);
+  const payload = body === null ? '' : JSON.stringify(body);
   const date = new Date().toUTCString();
   const headers = {
-    'content-type': 'application/json',
     'content-length': Buffer.byteLength(payload),
     'x-ms-date': date,
     'x-ms-version': '2020-07-15',
   };
+  if (body !== null) headers['content-type'] = 'application/json';
   if (masterKey) headers.authorization = masterAuthorization(masterKey, method, path, date);
   return new Promise((resolve, reject) => {
     const req = https.request(
@@ -140,7 +164,26 @@ async function main() {
   let settingUp = true;
 
   const server = createHttpsServer({ cert: opts.cert, key: opts.key, keepAlive: opts.keepAlive });
-  // Runs before the library's own handler, so the record is on disk before any response.
+  // With --regions, GET / is answered here with the multi-region document; every other
+  // request goes to the library's own handler.
+  let account = null;
+  const library = server.listeners('request');
+  server.removeAllListeners('request');
+  server.on('request', (req, res) => {
+    if (account !== null && req.method === 'GET' && (req.url === '/' || req.url.startsWith('/?'))) {
+      const text = JSON.stringify(account);
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(text),
+        'x-ms-request-charge': '0',
+        'x-ms-activity-id': req.headers['x-ms-activity-id'] ?? crypto.randomUUID(),
+      });
+      res.end(text);
+      return;
+    }
+    for (const handler of library) handler.call(server, req, res);
+  });
+  // Runs before any handler, so the record is on disk before any response.
   server.prependListener('request', (req) => {
     if (logFd === null) return;
     fs.writeSync(logFd, `${JSON.stringify(logRecord(req, opts.masterKey, settingUp))}\n`);
@@ -149,6 +192,7 @@ async function main() {
 
   const port = await listen(server, opts.port);
   await runSetup(port, opts.masterKey, opts.setup);
+  if (opts.regions.length > 0) account = await regionalAccount(port, opts.masterKey, opts.regions);
   settingUp = false;
 
   const stop = () => {

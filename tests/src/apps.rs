@@ -102,6 +102,9 @@ pub struct AppArgs {
     pub resource: Option<String>,
     /// Turn SDK endpoint discovery off (default: on, as in real apps).
     pub no_discovery: bool,
+    /// Regions the SDK prefers, in order (`connectionPolicy.preferredLocations` in JS,
+    /// `preferred_locations` in Python).
+    pub preferred_locations: Vec<String>,
     /// Extra environment for the app (e.g. `AZURE_COSMOS_AAD_SCOPE_OVERRIDE`).
     pub env: Vec<(String, String)>,
     /// Kill the app if it runs longer; default 120 s.
@@ -131,6 +134,7 @@ impl AppArgs {
             tenant: None,
             resource: None,
             no_discovery: false,
+            preferred_locations: Vec::new(),
             env: Vec::new(),
             timeout: Duration::from_secs(120),
             echo_stderr: true,
@@ -188,6 +192,10 @@ impl AppArgs {
         }
         if self.no_discovery {
             out.push("--no-discovery".to_string());
+        }
+        if !self.preferred_locations.is_empty() {
+            out.push("--preferred-locations".to_string());
+            out.push(self.preferred_locations.join(","));
         }
         out
     }

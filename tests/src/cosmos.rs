@@ -34,6 +34,20 @@ impl CosmosServer {
         master_key: Option<&str>,
         setup: &[(&str, &str)],
     ) -> anyhow::Result<CosmosServer> {
+        CosmosServer::start_with_regions(dir, certs, master_key, setup, &[]).await
+    }
+
+    /// [`CosmosServer::start`] for a multi-region account: `GET /` lists each `(name, host)`
+    /// at `https://<host>:<port>/`, this same server under another loopback name (`127.0.0.1`,
+    /// `localhost`). The first region is the write region; every region is readable. The
+    /// logged `host` of a request tells which region it was sent to.
+    pub async fn start_with_regions(
+        dir: &Path,
+        certs: &Certs,
+        master_key: Option<&str>,
+        setup: &[(&str, &str)],
+        regions: &[(String, String)],
+    ) -> anyhow::Result<CosmosServer> {
         let log = unique_path(dir, "cosmos-requests", "jsonl");
         let mut cmd = node_script("cosmos.mjs")?;
         cmd.arg("--cert").arg(&certs.cert);
@@ -45,6 +59,13 @@ impl CosmosServer {
         if !setup.is_empty() {
             let spec: Vec<String> = setup.iter().map(|(db, c)| format!("{db}:{c}")).collect();
             cmd.arg("--setup").arg(spec.join(","));
+        }
+        if !regions.is_empty() {
+            let spec: Vec<String> = regions
+                .iter()
+                .map(|(name, host)| format!("{name}={host}"))
+                .collect();
+            cmd.arg("--regions").arg(spec.join(","));
         }
         let process = RigProcess::spawn("cosmos", cmd, dir).await?;
         let port = process.port()?;

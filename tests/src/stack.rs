@@ -73,6 +73,9 @@ pub struct StackOptions {
     pub extra_issuers: Vec<ExtraIssuer>,
     /// The policy file. Default `config/policy.toml`.
     pub policy_file: Option<PathBuf>,
+    /// `(name, loopback host)` regions the Cosmos server advertises (see
+    /// [`CosmosServer::start_with_regions`]). Default none: a single-region account.
+    pub cosmos_regions: Vec<(String, String)>,
 }
 
 impl StackOptions {
@@ -86,6 +89,7 @@ impl StackOptions {
             unknown_kid_cooldown_seconds: None,
             extra_issuers: Vec::new(),
             policy_file: None,
+            cosmos_regions: Vec::new(),
         }
     }
 
@@ -156,7 +160,14 @@ impl Stack {
         let idp = Idp::start_with_ttl(dir.path(), options.token_ttl).await?;
         let master = (options.upstream == UpstreamAuth::MasterKey).then_some(EMULATOR_KEY);
         let setup = [(DATABASE, CONTAINER), (DATABASE, OTHER_CONTAINER)];
-        let cosmos = CosmosServer::start(dir.path(), &certs, master, &setup).await?;
+        let cosmos = CosmosServer::start_with_regions(
+            dir.path(),
+            &certs,
+            master,
+            &setup,
+            &options.cosmos_regions,
+        )
+        .await?;
         let tokens = match options.upstream {
             UpstreamAuth::MasterKey => None,
             _ => Some(TokenEndpoint::start(dir.path(), IDENTITY_HEADER).await?),
@@ -209,10 +220,18 @@ output = "{audit}"
     /// [`Stack::prepare`], then cosmogate in this process, listening on a free port.
     pub async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
         let mut stack = Stack::prepare(options).await?;
-        let loaded = cosmogate_server::Config::load(&stack.config_path)?;
+        stack.start_gateway().await?;
+        Ok(stack)
+    }
+
+    /// Starts cosmogate in this process from [`Stack::config_path`] as it is now (a test may
+    /// have edited it after [`Stack::prepare`]).
+    pub async fn start_gateway(&mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.gateway.is_none(), "cosmogate is already running");
+        let loaded = cosmogate_server::Config::load(&self.config_path)?;
         let gateway = cosmogate_server::Gateway::build(loaded).await?;
         let listener = gateway.bind().await?;
-        stack.gateway_url = format!("https://{}/", listener.local_addr()?);
+        self.gateway_url = format!("https://{}/", listener.local_addr()?);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async {
@@ -222,8 +241,8 @@ output = "{audit}"
                 eprintln!("cosmogate stopped with an error: {err}");
             }
         });
-        stack.gateway = Some((stop, task));
-        Ok(stack)
+        self.gateway = Some((stop, task));
+        Ok(())
     }
 
     /// Arguments for a sample app that talks to cosmogate about `shop/orders`.

@@ -53,6 +53,19 @@ async fn scripted(uri: Uri, headers: HeaderMap) -> Response {
             tokio::time::sleep(Duration::from_secs(30)).await;
             StatusCode::OK.into_response()
         }
+        "stall-body" => {
+            // The headers and a first piece of the document, then nothing.
+            let pieces = futures_util::stream::unfold(0u32, |n| async move {
+                if n > 0 {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                Some((
+                    Ok::<_, std::io::Error>(&b"{\"id\":\"stall-body\","[..]),
+                    n + 1,
+                ))
+            });
+            (StatusCode::OK, axum::body::Body::from_stream(pieces)).into_response()
+        }
         _ => (StatusCode::OK, "{}").into_response(),
     }
 }
@@ -83,7 +96,9 @@ async fn gateway_for(endpoint: &str) -> Stack {
     let text = std::fs::read_to_string(&stack.config_path).expect("config");
     let text = text.replace(
         &format!("endpoint = \"{}\"", stack.cosmos.endpoint),
-        &format!("endpoint = \"{endpoint}\"\nresponse_timeout_seconds = 2"),
+        &format!(
+            "endpoint = \"{endpoint}\"\nresponse_timeout_seconds = 2\nbody_timeout_seconds = 1"
+        ),
     );
     std::fs::write(&stack.config_path, text).expect("config");
     let loaded = cosmogate_server::Config::load(&stack.config_path).expect("config");
@@ -192,4 +207,48 @@ async fn an_account_that_is_down_gives_a_quick_502() {
     assert_eq!(body["code"], "BadGateway");
     let audit = stack.audit().await;
     assert_eq!(audit[0]["reason"], "upstream_connect_failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_body_that_stalls_after_its_headers_is_cut_off() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let endpoint = start_upstream(Arc::clone(&hits)).await;
+    let stack = gateway_for(&endpoint).await;
+    let token = stack
+        .idp
+        .token("app-writer", "writer-secret")
+        .await
+        .expect("token");
+    let response = stack
+        .https_client()
+        .expect("client")
+        .get(format!(
+            "{}dbs/shop/colls/orders/docs/stall-body",
+            stack.gateway_url
+        ))
+        .header("authorization", format!("type=aad&ver=1.0&sig={token}"))
+        .header("x-ms-documentdb-partitionkey", "[\"t1\"]")
+        .send()
+        .await
+        .expect("the headers arrive");
+    assert_eq!(response.status(), 200);
+    let body = tokio::time::timeout(Duration::from_secs(20), response.bytes())
+        .await
+        .expect("cosmogate ends the body rather than holding it open");
+    assert!(
+        body.is_err(),
+        "a cut-off body must not look complete: {body:?}"
+    );
+
+    let audit = stack.audit().await;
+    assert_eq!(audit.len(), 1, "{audit:#?}");
+    let record = &audit[0];
+    assert_eq!(record["status"], 200);
+    assert_eq!(record["upstream_status"], 200);
+    assert_eq!(record["completed"], false, "{record:#}");
+    assert_eq!(
+        record["bytes_out"], 19,
+        "the piece that did arrive was passed on"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
 }

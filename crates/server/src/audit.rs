@@ -76,6 +76,9 @@ pub struct AuditRecord {
     pub upstream_status: Option<u16>,
     /// Time until Cosmos DB's response headers arrived.
     pub upstream_latency_ms: Option<f64>,
+    /// The `upstream.regions` entry the request went to; `None` for the account endpoint or
+    /// when it was not forwarded.
+    pub upstream_region: Option<String>,
     /// Whether the response body was delivered to the end.
     pub completed: bool,
     pub latency_ms: f64,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cosmogate_upstream::{Credential, Forwarder};
+
 use cosmogate_validator::Validator;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -15,6 +16,7 @@ use crate::config::{Config, LimitsConfig, LoadedConfig};
 use crate::error::StartupError;
 use crate::metrics::Metrics;
 use crate::reload::{self, LivePolicy};
+use crate::route::Routes;
 use crate::{serve, tls};
 
 /// What every request shares: read-only after startup.
@@ -22,7 +24,7 @@ use crate::{serve, tls};
 pub(crate) struct Shared {
     pub validator: Validator,
     pub policy: Arc<LivePolicy>,
-    pub forwarder: Forwarder,
+    pub routes: Routes,
     pub audit: AuditSink,
     /// The URL advertised in account documents, with its trailing slash.
     pub public_url: String,
@@ -38,7 +40,7 @@ pub struct Gateway {
     config: Config,
     validator: Validator,
     policy: Arc<LivePolicy>,
-    forwarder: Forwarder,
+    routes: Routes,
     audit: AuditSink,
     acceptor: TlsAcceptor,
 }
@@ -72,6 +74,7 @@ impl Gateway {
             .map_err(StartupError::Upstream)?;
         let forwarder =
             Forwarder::new(&config.upstream, credential).map_err(StartupError::Upstream)?;
+        let routes = Routes::new(forwarder, &config.upstream).map_err(StartupError::Upstream)?;
         let audit = AuditSink::open(&config.audit.output)
             .await
             .map_err(|source| StartupError::Audit {
@@ -85,13 +88,14 @@ impl Gateway {
             config.fingerprint = %loaded.fingerprint,
             issuers = config.issuers.len(),
             upstream = %config.upstream.endpoint,
+            upstream.regions = config.upstream.regions.len(),
             "Gateway ready"
         );
         Ok(Gateway {
             config,
             validator,
             policy,
-            forwarder,
+            routes,
             audit,
             acceptor,
         })
@@ -144,7 +148,7 @@ impl Gateway {
         let shared = Arc::new(Shared {
             validator: self.validator,
             policy: self.policy,
-            forwarder: self.forwarder,
+            routes: self.routes,
             audit: self.audit,
             public_url,
             limits: self.config.limits,

@@ -16,6 +16,7 @@ mod gateway;
 mod metrics;
 mod proxy;
 mod reload;
+mod route;
 mod serve;
 mod summarize;
 mod tls;

@@ -111,6 +111,7 @@ fn new_record(
         bytes_out: 0,
         upstream_status: None,
         upstream_latency_ms: None,
+        upstream_region: None,
         completed: false,
         latency_ms: 0.0,
     }
@@ -360,8 +361,10 @@ async fn forward(
     operation: &Operation,
     request: Request<UpstreamBody>,
 ) -> Result<Response<ProxyBody>, GatewayError> {
+    let route = shared.routes.pick(request.uri(), request.headers());
+    record.upstream_region = route.region.map(audit::capped);
     let sent = Instant::now();
-    let response = shared
+    let response = route
         .forwarder
         .forward(request, &operation.resource_type, &operation.resource_link)
         .await?;
@@ -372,6 +375,9 @@ async fn forward(
     // it becomes a 502 with the reason in the audit record.
     let response = screen(response).await?;
     let (mut parts, body) = response.into_parts();
+    // Once the headers are in, a body that stops arriving is cut off rather than waited on.
+    let body =
+        cosmogate_upstream::IdleTimeout::new(body, route.forwarder.body_timeout()).boxed_unsync();
     record.request_charge =
         header_text(&parts.headers, "x-ms-request-charge").and_then(|charge| charge.parse().ok());
     rewrite_content_location(shared, &mut parts.headers);
@@ -402,7 +408,11 @@ fn rewrite_content_location(shared: &Shared, headers: &mut HeaderMap) {
         .to_str()
         .ok()
         .and_then(|text| {
-            cosmogate_protocol::rewrite_content_location(text, &shared.public_url, &[])
+            cosmogate_protocol::rewrite_content_location(
+                text,
+                &shared.public_url,
+                &shared.routes.public_urls(),
+            )
         })
         .and_then(|text| HeaderValue::from_str(&text).ok());
     match rewritten {
@@ -431,11 +441,15 @@ async fn rewrite_account(shared: &Shared, mut body: UpstreamBody) -> Result<Byte
             bytes.extend_from_slice(data);
         }
     }
-    let rewritten = cosmogate_protocol::rewrite_account_document(&bytes, &shared.public_url)
-        .map_err(|err| GatewayError::Upstream {
-            reason: err.reason_code(),
-            status: StatusCode::BAD_GATEWAY,
-        })?;
+    let rewritten = cosmogate_protocol::rewrite_account_document_by_region(
+        &bytes,
+        &shared.public_url,
+        &shared.routes.public_urls(),
+    )
+    .map_err(|err| GatewayError::Upstream {
+        reason: err.reason_code(),
+        status: StatusCode::BAD_GATEWAY,
+    })?;
     Ok(Bytes::from(rewritten))
 }
 

@@ -82,6 +82,7 @@ fn allowed() -> Value {
         "bytes_out": 512,
         "upstream_status": 200,
         "upstream_latency_ms": 3.25,
+        "upstream_region": "West US",
         "completed": true,
         "latency_ms": 4.5
     })
@@ -113,6 +114,7 @@ fn unauthenticated() -> Value {
         ("bytes_out", json!(64)),
         ("upstream_status", Value::Null),
         ("upstream_latency_ms", Value::Null),
+        ("upstream_region", Value::Null),
     ];
     for (field, value) in fields {
         record[field] = value;

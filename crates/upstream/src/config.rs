@@ -29,8 +29,36 @@ pub struct UpstreamConfig {
     /// How long an unused pooled connection is kept; 0 turns pooling off. Default: 90 seconds.
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout_seconds: u64,
+    /// Longest pause allowed between two pieces of a response body once its headers have
+    /// arrived; a body that stalls longer is cut off, so a hung account cannot hold a client
+    /// connection (and its memory) forever. Default: 60 seconds.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_seconds: u64,
+    /// The account's regional endpoints, each with the public URL cosmogate advertises for
+    /// it. With regions set, SDKs that follow endpoint discovery keep their multi-region
+    /// routing through cosmogate: a request whose `Host` is a region's public URL goes to
+    /// that region's endpoint; any other goes to `endpoint`. Default: none, every advertised
+    /// location is pointed at the one public URL.
+    #[serde(default)]
+    pub regions: Vec<RegionConfig>,
     /// cosmogate's own credential for the account.
     pub credential: CredentialConfig,
+}
+
+/// One region of a multi-region account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionConfig {
+    /// The region as the account document names it, e.g. `West US` (compared ignoring case,
+    /// spaces, `-` and `_`, so `westus` matches too).
+    pub name: String,
+    /// The regional endpoint, e.g. `https://<account>-westus.documents.azure.com/`. Same
+    /// rules as `upstream.endpoint`.
+    pub endpoint: Url,
+    /// The URL apps reach cosmogate by for this region, e.g.
+    /// `https://cosmogate-westus.contoso.com/`. Its host (and port) must differ from every
+    /// other region's and from `listen.public_url`: the `Host` of a request picks the region.
+    pub public_url: Url,
 }
 
 /// Which credential cosmogate presents to Cosmos DB.
@@ -101,6 +129,10 @@ fn default_idle_timeout() -> u64 {
     90
 }
 
+fn default_body_timeout() -> u64 {
+    60
+}
+
 fn default_identity_header_env() -> String {
     "IDENTITY_HEADER".to_owned()
 }
@@ -131,9 +163,77 @@ impl UpstreamConfig {
                 "{path}.response_timeout_seconds: must be at least 1"
             ));
         }
+        if self.body_timeout_seconds == 0 {
+            problems.push(format!("{path}.body_timeout_seconds: must be at least 1"));
+        }
+        for (index, region) in self.regions.iter().enumerate() {
+            let at = format!("{path}.regions[{index}]");
+            region.validate(&at, &mut problems);
+            let earlier = &self.regions[..index];
+            if earlier
+                .iter()
+                .any(|r| region_key(&r.name) == region_key(&region.name))
+            {
+                problems.push(format!(
+                    "{at}.name: region {:?} is listed twice",
+                    region.name
+                ));
+            }
+            if earlier
+                .iter()
+                .any(|r| authority_key(&r.public_url) == authority_key(&region.public_url))
+            {
+                problems.push(format!(
+                    "{at}.public_url: another region already uses host {}",
+                    authority_key(&region.public_url)
+                ));
+            }
+        }
         self.credential
             .validate(&format!("{path}.credential"), &mut problems);
         problems
+    }
+}
+
+impl RegionConfig {
+    fn validate(&self, path: &str, problems: &mut Vec<String>) {
+        if region_key(&self.name).is_empty() {
+            problems.push(format!("{path}.name: must not be empty"));
+        }
+        check_endpoint(&self.endpoint, &format!("{path}.endpoint"), problems);
+        let url = &self.public_url;
+        if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+            problems.push(format!(
+                "{path}.public_url: must be an http(s) URL with a host"
+            ));
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            problems.push(format!("{path}.public_url: must have no path or query"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            problems.push(format!(
+                "{path}.public_url: must not carry user information"
+            ));
+        }
+    }
+}
+
+/// A region name compared as the account document writes it or in its short form:
+/// `West US`, `west-us` and `westus` are the same region.
+fn region_key(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '_'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// `host[:port]` of a URL in lower case, without the scheme's default port: the form a
+/// request's `Host` header is compared in.
+pub fn authority_key(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
     }
 }
 
@@ -253,6 +353,44 @@ mod tests {
         assert_eq!(mi.resource, "https://cosmos.azure.com");
         assert_eq!(mi.identity_header_env, "IDENTITY_HEADER");
         assert!(cfg.validate("upstream").is_empty());
+    }
+
+    #[test]
+    fn regions_are_checked_for_endpoints_and_distinct_names_and_hosts() {
+        let text = format!(
+            r#"{MI}
+            [[regions]]
+            name = "West US"
+            endpoint = "https://acct-westus.documents.azure.com/"
+            public_url = "https://gw-westus.contoso.com/"
+            [[regions]]
+            name = "westus"
+            endpoint = "http://acct-eastus.documents.azure.com/"
+            public_url = "https://GW-WESTUS.contoso.com:443/"
+            [[regions]]
+            name = " "
+            endpoint = "https://acct-north.documents.azure.com/"
+            public_url = "https://gw-north.contoso.com/path"
+            "#
+        );
+        let problems = parse(&text).validate("upstream");
+        let expected = [
+            "upstream.regions[1].endpoint: plain http is allowed only for loopback hosts",
+            "upstream.regions[1].name: region \"westus\" is listed twice",
+            "upstream.regions[1].public_url: another region already uses host gw-westus.contoso.com",
+            "upstream.regions[2].name: must not be empty",
+            "upstream.regions[2].public_url: must have no path or query",
+        ];
+        assert_eq!(problems, expected);
+    }
+
+    #[test]
+    fn authority_keys_drop_default_ports_and_case() {
+        let key = |text: &str| authority_key(&Url::parse(text).expect("url"));
+        assert_eq!(key("https://GW.example.com:443/"), "gw.example.com");
+        assert_eq!(key("http://gw.example.com:80/"), "gw.example.com");
+        assert_eq!(key("https://127.0.0.1:8443/"), "127.0.0.1:8443");
+        assert_eq!(key("https://[::1]:8443/"), "[::1]:8443");
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub struct Forwarder {
     authority: Authority,
     host: HeaderValue,
     response_timeout: Duration,
+    body_timeout: Duration,
 }
 
 impl fmt::Debug for Forwarder {
@@ -68,19 +69,44 @@ impl Forwarder {
             .map_err(|_| UpstreamError::Config("endpoint host is not a header value".into()))?;
 
         Ok(Forwarder {
-            client: build_client(cfg, &scheme)?,
+            client: build_client(cfg)?,
             credential,
             endpoint: cfg.endpoint.clone(),
             scheme,
             authority,
             host,
             response_timeout: Duration::from_secs(cfg.response_timeout_seconds),
+            body_timeout: Duration::from_secs(cfg.body_timeout_seconds),
+        })
+    }
+
+    /// A forwarder to another endpoint of the same account (a regional one of
+    /// `upstream.regions`), sharing this one's connection pool, credential and timeouts.
+    pub fn with_endpoint(&self, endpoint: &Url) -> Result<Forwarder, UpstreamError> {
+        let (scheme, authority) = origin(endpoint)?;
+        let host = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| UpstreamError::Config("endpoint host is not a header value".into()))?;
+        Ok(Forwarder {
+            client: self.client.clone(),
+            credential: self.credential.clone(),
+            endpoint: endpoint.clone(),
+            scheme,
+            authority,
+            host,
+            response_timeout: self.response_timeout,
+            body_timeout: self.body_timeout,
         })
     }
 
     /// The account endpoint requests go to.
     pub fn endpoint(&self) -> &Url {
         &self.endpoint
+    }
+
+    /// The longest pause allowed inside a response body (`upstream.body_timeout_seconds`);
+    /// see [`IdleTimeout`](crate::IdleTimeout).
+    pub fn body_timeout(&self) -> Duration {
+        self.body_timeout
     }
 
     /// Sends `req` upstream and returns the response as soon as its headers arrive; the body
@@ -151,14 +177,16 @@ impl Forwarder {
 /// A pooled client speaking HTTP/1.1, or HTTP/2 when ALPN picks it.
 fn build_client(
     cfg: &UpstreamConfig,
-    scheme: &Scheme,
 ) -> Result<Client<HttpsConnector<HttpConnector>, UpstreamBody>, UpstreamError> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(Duration::from_secs(cfg.connect_timeout_seconds)));
-    // A plain-http loopback endpoint never uses TLS, so it needs no roots.
-    let tls = tls::client_config(cfg.ca_file.as_deref(), *scheme == Scheme::HTTPS)?;
+    // Plain-http loopback endpoints never use TLS, so they need no roots.
+    let uses_tls = std::iter::once(&cfg.endpoint)
+        .chain(cfg.regions.iter().map(|region| &region.endpoint))
+        .any(|url| url.scheme() == "https");
+    let tls = tls::client_config(cfg.ca_file.as_deref(), uses_tls)?;
     let connector = HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()

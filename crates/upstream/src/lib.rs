@@ -44,15 +44,19 @@ mod error;
 mod expiry;
 mod forward;
 mod hop;
+mod idle;
 mod tls;
 mod token_cache;
 mod token_endpoint;
 mod token_source;
 
-pub use config::{CredentialConfig, ManagedIdentityConfig, MiSource, UpstreamConfig};
+pub use config::{
+    CredentialConfig, ManagedIdentityConfig, MiSource, RegionConfig, UpstreamConfig, authority_key,
+};
 pub use credential::Credential;
 pub use denial::{DENIAL_BODY_LIMIT, classify_upstream_denial, screen_upstream_denial};
 pub use entra_config::{ClientSecretConfig, WorkloadIdentityConfig};
 pub use error::{BoxError, UpstreamError};
 pub use forward::{Forwarder, UpstreamBody};
 pub use hop::strip_hop_by_hop;
+pub use idle::{BodyStalled, IdleTimeout};

@@ -44,6 +44,8 @@ fn config(endpoint: &str, credential: CredentialConfig) -> UpstreamConfig {
         connect_timeout_seconds: 5,
         response_timeout_seconds: 30,
         idle_timeout_seconds: 90,
+        body_timeout_seconds: 60,
+        regions: Vec::new(),
         credential,
     }
 }

@@ -164,6 +164,8 @@ fn upstream_config(addr: std::net::SocketAddr, fake: &TokenFake) -> UpstreamConf
         connect_timeout_seconds: 5,
         response_timeout_seconds: 30,
         idle_timeout_seconds: 90,
+        body_timeout_seconds: 60,
+        regions: Vec::new(),
         credential: imds_credential_config(fake),
     }
 }
