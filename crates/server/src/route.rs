@@ -17,7 +17,8 @@ struct Region {
     name: String,
     /// `host[:port]` of the public URL, lower case, default port left out.
     host: String,
-    /// The same host with the default port of its scheme written out, as some clients send it.
+    /// The same with the scheme's default port written out, as some clients send it (equal to
+    /// `host` when the public URL names another port).
     host_with_port: String,
     public_url: String,
     endpoint: String,
@@ -47,13 +48,16 @@ impl Routes {
             .iter()
             .map(|region| {
                 let host = authority_key(&region.public_url);
-                let default_port = match region.public_url.scheme() {
-                    "http" => 80,
-                    _ => 443,
+                // `authority_key` leaves the port out only when it is the scheme's default;
+                // a client may still write that default port out.
+                let host_with_port = match (region.public_url.port(), region.public_url.scheme()) {
+                    (Some(_), _) => host.clone(),
+                    (None, "http") => format!("{host}:80"),
+                    (None, _) => format!("{host}:443"),
                 };
                 Ok(Region {
                     name: region.name.clone(),
-                    host_with_port: format!("{}:{default_port}", host_only(&host)),
+                    host_with_port,
                     host,
                     public_url: region.public_url.to_string(),
                     endpoint: region.endpoint.to_string(),
@@ -108,23 +112,106 @@ impl Routes {
     }
 }
 
-/// `host` of `host[:port]`, brackets of an IPv6 literal kept.
-fn host_only(authority: &str) -> &str {
-    match authority.rfind(':') {
-        Some(colon) if !authority[colon..].contains(']') => &authority[..colon],
-        _ => authority,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cosmogate_upstream::Credential;
 
-    #[test]
-    fn host_only_keeps_ipv6_brackets() {
-        assert_eq!(host_only("gw.example.com:8443"), "gw.example.com");
-        assert_eq!(host_only("gw.example.com"), "gw.example.com");
-        assert_eq!(host_only("[::1]:8443"), "[::1]");
-        assert_eq!(host_only("[::1]"), "[::1]");
+    /// Two regions, one of them on a non-default port, over a master-key credential.
+    async fn routes() -> (Routes, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("dir");
+        let key = dir.path().join("key");
+        std::fs::write(&key, "a2V5LWZvci1yb3V0aW5nLXRlc3RzLW9ubHk=").expect("key");
+        let text = format!(
+            r#"
+            endpoint = "https://acct.documents.azure.com/"
+            [credential]
+            kind = "master_key"
+            key_file = "{}"
+            [[regions]]
+            name = "West US"
+            endpoint = "https://acct-westus.documents.azure.com/"
+            public_url = "https://gw-westus.contoso.com/"
+            [[regions]]
+            name = "East US"
+            endpoint = "https://acct-eastus.documents.azure.com/"
+            public_url = "https://gw.contoso.com:8443/"
+            "#,
+            key.display()
+        );
+        let config: UpstreamConfig = toml::from_str(&text).expect("config");
+        let credential = Credential::new(&config.credential, reqwest::Client::new())
+            .await
+            .expect("credential");
+        let default = Forwarder::new(&config, credential).expect("forwarder");
+        (Routes::new(default, &config).expect("routes"), dir)
+    }
+
+    fn pick<'a>(routes: &'a Routes, uri: &str, host: Option<&str>) -> (Option<&'a str>, String) {
+        let uri: Uri = uri.parse().expect("uri");
+        let mut headers = HeaderMap::new();
+        if let Some(host) = host {
+            headers.insert(http::header::HOST, host.parse().expect("host"));
+        }
+        let route = routes.pick(&uri, &headers);
+        (route.region, route.forwarder.endpoint().to_string())
+    }
+
+    #[tokio::test]
+    async fn the_host_picks_the_region_with_or_without_its_default_port() {
+        let (routes, _dir) = routes().await;
+        let west = (
+            Some("West US"),
+            "https://acct-westus.documents.azure.com/".to_owned(),
+        );
+        let east = (
+            Some("East US"),
+            "https://acct-eastus.documents.azure.com/".to_owned(),
+        );
+        let account = (None, "https://acct.documents.azure.com/".to_owned());
+        // HTTP/1.1: the Host header, any case, default port written out or not.
+        assert_eq!(pick(&routes, "/dbs", Some("gw-westus.contoso.com")), west);
+        assert_eq!(
+            pick(&routes, "/dbs", Some("GW-WESTUS.contoso.com:443")),
+            west
+        );
+        assert_eq!(pick(&routes, "/dbs", Some("gw.contoso.com:8443")), east);
+        // A port that is not the region's is another host.
+        assert_eq!(pick(&routes, "/dbs", Some("gw.contoso.com")), account);
+        assert_eq!(pick(&routes, "/dbs", Some("gw.contoso.com:443")), account);
+        assert_eq!(
+            pick(&routes, "/dbs", Some("gw-westus.contoso.com:8443")),
+            account
+        );
+        assert_eq!(pick(&routes, "/dbs", None), account);
+        // HTTP/2: the authority of the request URI wins over any Host header.
+        assert_eq!(
+            pick(
+                &routes,
+                "https://gw.contoso.com:8443/dbs",
+                Some("gw-westus.contoso.com")
+            ),
+            east
+        );
+    }
+
+    #[tokio::test]
+    async fn both_names_and_endpoints_of_regions_map_to_their_public_urls() {
+        let (routes, _dir) = routes().await;
+        assert_eq!(
+            routes.public_urls(),
+            [
+                ("West US", "https://gw-westus.contoso.com/"),
+                (
+                    "https://acct-westus.documents.azure.com/",
+                    "https://gw-westus.contoso.com/"
+                ),
+                ("East US", "https://gw.contoso.com:8443/"),
+                (
+                    "https://acct-eastus.documents.azure.com/",
+                    "https://gw.contoso.com:8443/"
+                ),
+            ]
+        );
     }
 }
