@@ -50,9 +50,10 @@ mod token_endpoint;
 mod token_source;
 
 pub use config::{CredentialConfig, ManagedIdentityConfig, MiSource, UpstreamConfig};
-pub use credential::Credential;
+pub use credential::{Credential, CredentialStatus};
 pub use denial::{DENIAL_BODY_LIMIT, classify_upstream_denial, screen_upstream_denial};
 pub use entra_config::{ClientSecretConfig, WorkloadIdentityConfig};
 pub use error::{BoxError, UpstreamError};
 pub use forward::{Forwarder, UpstreamBody};
 pub use hop::strip_hop_by_hop;
+pub use token_cache::{REFRESH_FAILURE_REASONS, TokenStatus};
