@@ -433,7 +433,11 @@ mod tests {
         let status = cache.status();
         assert_eq!(status.refresh_attempts, 3);
         assert_eq!(failures(&status), [1, 1, 1], "config, rejected, transient");
-        assert_eq!(status.age, 10 * MIN, "the first token is still the one held");
+        assert_eq!(
+            status.age,
+            10 * MIN,
+            "the first token is still the one held"
+        );
         assert_eq!(status.expires_in, Duration::ZERO);
 
         tokio::time::sleep(5 * MIN).await;
