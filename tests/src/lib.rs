@@ -17,6 +17,7 @@ mod certs;
 mod cosmos;
 mod glewlwyd;
 mod idp;
+mod otlp;
 mod paths;
 mod process;
 mod stack;
@@ -27,6 +28,7 @@ pub use certs::Certs;
 pub use cosmos::CosmosServer;
 pub use glewlwyd::{GLEWLWYD_SCOPE, Glewlwyd, GlewlwydClient};
 pub use idp::{CLIENTS, DEFAULT_RESOURCE, Idp, IdpStats, KeyRing, RotationPhase};
+pub use otlp::{CollectorMode, OtlpReceiver, ReceivedSpan, refusing_endpoint};
 pub use paths::{
     apps_dir, ensure_glewlwyd, ensure_node_rig, ensure_python_venv, repo_root, rig_dir, venv_python,
 };

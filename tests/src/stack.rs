@@ -76,6 +76,14 @@ pub struct StackOptions {
     /// `(name, loopback host)` regions the Cosmos server advertises (see
     /// [`CosmosServer::start_with_regions`]). Default none: a single-region account.
     pub cosmos_regions: Vec<(String, String)>,
+    /// When set, a `[telemetry.otlp]` section exporting to this collector base URL, with
+    /// [`StackOptions::otlp_settings`] added to it. Default none.
+    pub otlp_endpoint: Option<String>,
+    /// More `[telemetry.otlp]` lines, such as `queue_size = 2`. Default none.
+    pub otlp_settings: String,
+    /// Whether [`Stack::start`] serves an admin listener on a free loopback port
+    /// ([`Stack::admin_url`]). Default false.
+    pub admin: bool,
 }
 
 impl StackOptions {
@@ -90,6 +98,21 @@ impl StackOptions {
             extra_issuers: Vec::new(),
             policy_file: None,
             cosmos_regions: Vec::new(),
+            otlp_endpoint: None,
+            otlp_settings: String::new(),
+            admin: false,
+        }
+    }
+
+    /// The `[telemetry.otlp]` section, when export is asked for.
+    fn telemetry_section(&self) -> String {
+        match &self.otlp_endpoint {
+            Some(endpoint) => format!(
+                "\n[telemetry.otlp]\nendpoint = {}\n{}\n",
+                toml_string(endpoint),
+                self.otlp_settings
+            ),
+            None => String::new(),
         }
     }
 
@@ -145,6 +168,11 @@ pub struct Stack {
     pub audit_path: PathBuf,
     /// `https://127.0.0.1:<port>/` once cosmogate listens.
     pub gateway_url: String,
+    /// `http://127.0.0.1:<port>` of the admin listener, when [`StackOptions::admin`] asked
+    /// for one.
+    pub admin_url: Option<String>,
+    /// Whether [`Stack::start_gateway`] serves an admin listener ([`StackOptions::admin`]).
+    serve_admin: bool,
     gateway: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
@@ -193,7 +221,7 @@ ca_file = "{ca}"
 {credential}
 [audit]
 output = "{audit}"
-"#,
+{telemetry}"#,
             listen = options.listen,
             cert = certs.cert.display(),
             key = certs.key.display(),
@@ -202,6 +230,7 @@ output = "{audit}"
             endpoint = cosmos.endpoint,
             ca = certs.ca.display(),
             audit = audit_path.display(),
+            telemetry = options.telemetry_section(),
         );
         std::fs::write(&config_path, config)?;
         Ok(Stack {
@@ -213,6 +242,8 @@ output = "{audit}"
             config_path,
             audit_path,
             gateway_url: String::new(),
+            admin_url: None,
+            serve_admin: options.admin,
             gateway: None,
         })
     }
@@ -232,12 +263,27 @@ output = "{audit}"
         let gateway = cosmogate_server::Gateway::build(loaded).await?;
         let listener = gateway.bind().await?;
         self.gateway_url = format!("https://{}/", listener.local_addr()?);
+        let admin = match self.serve_admin {
+            true => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await?),
+            false => None,
+        };
+        if let Some(admin) = &admin {
+            self.admin_url = Some(format!("http://{}", admin.local_addr()?));
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            if let Err(err) = gateway.serve(listener, shutdown).await {
+            let served = match admin {
+                Some(admin) => {
+                    gateway
+                        .serve_with_admin(listener, Some(admin), shutdown)
+                        .await
+                }
+                None => gateway.serve(listener, shutdown).await,
+            };
+            if let Err(err) = served {
                 eprintln!("cosmogate stopped with an error: {err}");
             }
         });

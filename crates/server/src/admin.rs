@@ -76,6 +76,8 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         tokens: shared.validator.stats(),
         reloads: shared.policy.counts(),
         audit_dropped: shared.audit.dropped(),
+        credential: shared.credential.status(),
+        export: shared.telemetry.stats(),
     };
     let body = shared.metrics.render(&state);
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";

@@ -37,6 +37,9 @@ pub struct Config {
     /// Diagnostic logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Telemetry sent to other systems: OpenTelemetry traces over OTLP. Default: none.
+    #[serde(default)]
+    pub telemetry: crate::otel::TelemetryConfig,
 }
 
 /// The client-facing listener.
@@ -252,6 +255,7 @@ impl Config {
             "issuers",
         ));
         problems.extend(self.upstream.validate("upstream"));
+        problems.extend(self.telemetry.validate("telemetry"));
         if let Some(url) = &self.listen.public_url {
             if url.scheme() != "https" {
                 problems.push("listen.public_url: must be an https URL".to_owned());

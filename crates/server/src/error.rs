@@ -50,6 +50,9 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    /// Trace export could not be set up.
+    #[error("trace export setup failed")]
+    Telemetry(#[source] crate::otel::TelemetryError),
     /// A listener could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {

@@ -15,6 +15,7 @@ use crate::audit::AuditSink;
 use crate::config::{Config, LimitsConfig, LoadedConfig};
 use crate::error::StartupError;
 use crate::metrics::Metrics;
+use crate::otel::Telemetry;
 use crate::reload::{self, LivePolicy};
 use crate::route::Routes;
 use crate::{serve, tls};
@@ -32,6 +33,10 @@ pub(crate) struct Shared {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub hash_identifiers: bool,
     pub metrics: Arc<Metrics>,
+    /// Trace export (a no-op unless `[telemetry.otlp]` is configured).
+    pub telemetry: Arc<Telemetry>,
+    /// cosmogate's own credential, read by the metrics for its token's age and refreshes.
+    pub credential: Credential,
 }
 
 /// A ready gateway: identity provider keys fetched, upstream credential acquired, policy
@@ -43,6 +48,8 @@ pub struct Gateway {
     routes: Routes,
     audit: AuditSink,
     acceptor: TlsAcceptor,
+    telemetry: Arc<Telemetry>,
+    credential: Credential,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -73,8 +80,10 @@ impl Gateway {
             .await
             .map_err(StartupError::Upstream)?;
         let forwarder =
-            Forwarder::new(&config.upstream, credential).map_err(StartupError::Upstream)?;
+            Forwarder::new(&config.upstream, credential.clone()).map_err(StartupError::Upstream)?;
         let routes = Routes::new(forwarder, &config.upstream).map_err(StartupError::Upstream)?;
+        let telemetry =
+            Arc::new(Telemetry::new(&config.telemetry).map_err(StartupError::Telemetry)?);
         let audit = AuditSink::open(&config.audit.output)
             .await
             .map_err(|source| StartupError::Audit {
@@ -98,6 +107,8 @@ impl Gateway {
             routes,
             audit,
             acceptor,
+            telemetry,
+            credential,
         })
     }
 
@@ -155,6 +166,8 @@ impl Gateway {
             trusted_proxies: self.config.listen.trusted_proxies,
             hash_identifiers: self.config.audit.hash_identifiers,
             metrics: Arc::new(Metrics::new()),
+            telemetry: Arc::clone(&self.telemetry),
+            credential: self.credential,
         });
         admin::spawn_key_watch(Arc::clone(&shared));
         if let Some(admin) = admin {
@@ -162,6 +175,7 @@ impl Gateway {
             admin::spawn(admin, Arc::clone(&shared));
         }
         serve::accept_loop(listener, self.acceptor, shared, shutdown).await?;
+        self.telemetry.shutdown().await;
         Ok(())
     }
 }

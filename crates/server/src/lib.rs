@@ -14,6 +14,7 @@ mod config;
 mod error;
 mod gateway;
 mod metrics;
+mod otel;
 mod proxy;
 mod reload;
 mod route;
@@ -29,4 +30,5 @@ pub use config::{
 };
 pub use error::{GatewayError, StartupError};
 pub use gateway::Gateway;
+pub use otel::{OtlpConfig, TelemetryConfig, TelemetryError};
 pub use summarize::{SummarizeError, Summary, TimeRange, parse_time, summarize};

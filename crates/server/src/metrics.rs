@@ -2,7 +2,9 @@
 //!
 //! Request metrics are updated as each audit record is written, so metrics and audit always
 //! agree. Key-set and token state is read from the validator and the credential at scrape
-//! time.
+//! time, and so are trace export's counts.
+
+mod upstream;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -57,6 +59,7 @@ pub(crate) struct Metrics {
     token_cache_hits: Gauge,
     token_cache_misses: Gauge,
     signature_verifications: Gauge,
+    upstream: upstream::Series,
     reloads_seen: AtomicU64,
     refused_seen: AtomicU64,
     dropped_seen: AtomicU64,
@@ -158,6 +161,7 @@ impl Metrics {
             "Token signatures verified since start",
             signature_verifications.clone(),
         );
+        let upstream = upstream::Series::register(&mut registry);
         Metrics {
             registry,
             requests,
@@ -174,6 +178,7 @@ impl Metrics {
             token_cache_hits,
             token_cache_misses,
             signature_verifications,
+            upstream,
             reloads_seen: AtomicU64::new(0),
             refused_seen: AtomicU64::new(0),
             dropped_seen: AtomicU64::new(0),
@@ -247,6 +252,8 @@ impl Metrics {
             state.reloads.1,
         );
         catch_up(&self.audit_dropped, &self.dropped_seen, state.audit_dropped);
+        self.upstream
+            .update(&state.credential, state.export.as_ref());
         let mut text = String::new();
         if encode(&mut text, &self.registry).is_err() {
             tracing::error!("Metrics could not be encoded");
@@ -263,6 +270,9 @@ pub(crate) struct State {
     /// Policy reloads and refused reloads.
     pub reloads: (u64, u64),
     pub audit_dropped: u64,
+    pub credential: cosmogate_upstream::CredentialStatus,
+    /// Trace export's counts, when it is on.
+    pub export: Option<crate::otel::ExportStats>,
 }
 
 /// Advances a counter to a total kept elsewhere.

@@ -19,6 +19,7 @@ use crate::audit::{self, AuditPrincipal, AuditRecord};
 use crate::body::{Counted, Finish, ProxyBody, full};
 use crate::error::GatewayError;
 use crate::gateway::Shared;
+use crate::otel::RequestSpan;
 use crate::trace::TraceContext;
 
 const ACTIVITY_ID: &str = "x-ms-activity-id";
@@ -37,14 +38,15 @@ pub(crate) async fn handle(
     // record nor any decision may be based on them.
     cosmogate_upstream::strip_hop_by_hop(request.headers_mut());
     drop_own_headers(request.headers_mut());
-    let trace = TraceContext::from_request(request.headers());
+    let (trace, span) = shared.telemetry.start(request.headers());
     let record = new_record(&shared, peer, &trace, &mut request);
     let bytes_in = Arc::new(AtomicU64::new(0));
     let exchange = Exchange {
         trace,
         bytes_in: Arc::clone(&bytes_in),
+        span: span.clone(),
     };
-    let mut pending = Pending::new(&shared, record, started, bytes_in);
+    let mut pending = Pending::new(&shared, record, started, bytes_in, span);
     let record = pending.record();
     let response = match process(&shared, record, &exchange, request).await {
         Ok(response) => response,
@@ -70,6 +72,8 @@ struct Exchange {
     trace: TraceContext,
     /// Request body bytes read so far, counted as they stream upstream.
     bytes_in: Arc<AtomicU64>,
+    /// The exported span, ended with the audit record.
+    span: RequestSpan,
 }
 
 fn new_record(
@@ -167,6 +171,7 @@ async fn process(
         headers: &parts.headers,
     })?;
     note_operation(shared, record, &operation);
+    exchange.span.note_operation(&operation);
 
     let body = if operation.needs_body() {
         let bytes = read_batch_body(body, shared.limits.max_batch_body_bytes).await?;
@@ -499,6 +504,7 @@ struct Pending {
     metrics: Arc<crate::metrics::Metrics>,
     started: Instant,
     bytes_in: Arc<AtomicU64>,
+    span: RequestSpan,
 }
 
 impl Pending {
@@ -507,6 +513,7 @@ impl Pending {
         record: AuditRecord,
         started: Instant,
         bytes_in: Arc<AtomicU64>,
+        span: RequestSpan,
     ) -> Self {
         Pending {
             record: Some(record),
@@ -514,6 +521,7 @@ impl Pending {
             metrics: Arc::clone(&shared.metrics),
             started,
             bytes_in,
+            span,
         }
     }
 
@@ -534,6 +542,7 @@ impl Pending {
         }
         let (sink, metrics) = (self.sink.clone(), Arc::clone(&self.metrics));
         let (started, bytes_in) = (self.started, Arc::clone(&self.bytes_in));
+        let span = self.span.clone();
         let (parts, body) = response.into_parts();
         let body = Finish::new(body, move |completed, bytes_out| {
             record.completed = completed;
@@ -541,6 +550,7 @@ impl Pending {
             record.bytes_in = bytes_in.load(Ordering::Relaxed);
             record.latency_ms = audit::millis(started.elapsed());
             metrics.observe(&record);
+            span.end(&record);
             sink.record(&record);
         });
         Response::from_parts(parts, body.boxed_unsync())
@@ -558,6 +568,7 @@ impl Drop for Pending {
         record.bytes_in = self.bytes_in.load(Ordering::Relaxed);
         record.latency_ms = audit::millis(self.started.elapsed());
         self.metrics.observe(&record);
+        self.span.end(&record);
         self.sink.record(&record);
     }
 }

@@ -1,5 +1,8 @@
 //! W3C trace context: the trace a request belongs to, accepted from the client when valid and
 //! passed on to Cosmos DB with cosmogate as the parent.
+//!
+//! Without trace export cosmogate's span id is random; with it (see `otel`), it is the id of
+//! the span exported for the request, so the client's, cosmogate's and Cosmos DB's spans join.
 
 use http::HeaderMap;
 use http::header::HeaderValue;
@@ -16,17 +19,33 @@ pub(crate) struct TraceContext {
     pub sampled: bool,
 }
 
+/// The client's span, from a valid `traceparent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClientParent {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub sampled: bool,
+}
+
+impl ClientParent {
+    /// The parent the client's `traceparent` names, when it is valid.
+    pub fn from_request(headers: &HeaderMap) -> Option<ClientParent> {
+        headers
+            .get(TRACEPARENT)
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_traceparent)
+    }
+}
+
 impl TraceContext {
     /// Continues the client's trace when its `traceparent` is valid, else starts a new one.
     pub fn from_request(headers: &HeaderMap) -> TraceContext {
         let mut span_id = [0u8; 8];
         rand::rng().fill_bytes(&mut span_id);
-        let parent = headers
-            .get(TRACEPARENT)
-            .and_then(|value| value.to_str().ok())
-            .and_then(parse_traceparent);
-        match parent {
-            Some((trace_id, sampled)) => TraceContext {
+        match ClientParent::from_request(headers) {
+            Some(ClientParent {
+                trace_id, sampled, ..
+            }) => TraceContext {
                 trace_id,
                 span_id,
                 sampled,
@@ -62,7 +81,7 @@ impl TraceContext {
 }
 
 /// `version-traceid-parentid-flags`, version 00, lowercase hex, ids not all zero.
-fn parse_traceparent(text: &str) -> Option<([u8; 16], bool)> {
+fn parse_traceparent(text: &str) -> Option<ClientParent> {
     let mut parts = text.trim().split('-');
     let (version, trace, parent, flags) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -79,11 +98,17 @@ fn parse_traceparent(text: &str) -> Option<([u8; 16], bool)> {
     }
     let mut trace_id = [0u8; 16];
     hex::decode_to_slice(trace, &mut trace_id).ok()?;
-    if trace_id == [0; 16] || parent.bytes().all(|b| b == b'0') {
+    let mut span_id = [0u8; 8];
+    hex::decode_to_slice(parent, &mut span_id).ok()?;
+    if trace_id == [0; 16] || span_id == [0; 8] {
         return None;
     }
     let flags = u8::from_str_radix(flags, 16).ok()?;
-    Some((trace_id, flags & 1 == 1))
+    Some(ClientParent {
+        trace_id,
+        span_id,
+        sampled: flags & 1 == 1,
+    })
 }
 
 #[cfg(test)]
@@ -112,6 +137,19 @@ mod tests {
             "cosmogate is the new parent"
         );
         assert!(sent.ends_with("-01"));
+    }
+
+    #[test]
+    fn the_client_span_is_read_as_the_parent() {
+        let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+        let parent = ClientParent::from_request(&headers(given)).expect("valid");
+        assert_eq!(hex::encode(parent.span_id), "00f067aa0ba902b7");
+        assert_eq!(
+            hex::encode(parent.trace_id),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert!(!parent.sampled);
+        assert_eq!(ClientParent::from_request(&HeaderMap::new()), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use crate::config::CredentialConfig;
 use crate::entra::EntraSource;
 use crate::error::UpstreamError;
-use crate::token_cache::{self, Refresher, TokenCache};
+use crate::token_cache::{self, Refresher, TokenCache, TokenStatus};
 use crate::token_endpoint::TokenEndpoint;
 use crate::token_source::TokenSource;
 
@@ -116,6 +116,19 @@ impl Credential {
         }
     }
 
+    /// The credential's kind and, for a token credential, the state of its cached token.
+    /// Reads the cache only; never waits.
+    pub fn status(&self) -> CredentialStatus {
+        let token = match &*self.inner {
+            Inner::MasterKey(_) => None,
+            Inner::Token { cache, .. } => Some(cache.status()),
+        };
+        CredentialStatus {
+            kind: self.kind(),
+            token,
+        }
+    }
+
     /// Asks for a new token in the background, for when the upstream refused the current one
     /// (401). Returns false, and does nothing, for a master key or when a forced refresh was
     /// asked for less than a minute ago. Requests keep using the cached token meanwhile.
@@ -130,6 +143,16 @@ impl Credential {
             Inner::Token { cache, .. } => cache.request_refresh(),
         }
     }
+}
+
+/// A read-only view of a credential for metrics: its kind and, for a token credential, the
+/// token's age, expiry and refresh counts. Never the token or the key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CredentialStatus {
+    /// As [`Credential::kind`].
+    pub kind: &'static str,
+    /// `None` for the master key, which has no token to age or refresh.
+    pub token: Option<TokenStatus>,
 }
 
 /// Fetches the first token from `source` and starts the task that keeps it fresh.

@@ -53,10 +53,11 @@ mod token_source;
 pub use config::{
     CredentialConfig, ManagedIdentityConfig, MiSource, RegionConfig, UpstreamConfig, authority_key,
 };
-pub use credential::Credential;
+pub use credential::{Credential, CredentialStatus};
 pub use denial::{DENIAL_BODY_LIMIT, classify_upstream_denial, screen_upstream_denial};
 pub use entra_config::{ClientSecretConfig, WorkloadIdentityConfig};
 pub use error::{BoxError, UpstreamError};
 pub use forward::{Forwarder, UpstreamBody};
 pub use hop::strip_hop_by_hop;
 pub use idle::{BodyStalled, IdleTimeout};
+pub use token_cache::{REFRESH_FAILURE_REASONS, TokenStatus};

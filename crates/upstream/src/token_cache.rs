@@ -5,8 +5,9 @@
 //! traffic scales with token lifetime, not with request rate. A request that learns the token
 //! was refused upstream can ask that task to refresh early, at most once a minute.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
 use tokio::sync::Notify;
@@ -34,16 +35,45 @@ const MIN_DELAY: Duration = Duration::from_secs(1);
 /// refused upstream) costs one token request a minute, not one per request.
 pub(crate) const FORCED_REFRESH_SPACING: Duration = Duration::from_secs(60);
 
+/// Why a background refresh failed, as counted in [`TokenStatus::refresh_failures`]:
+/// `config` (cosmogate's own settings or files, which no retry fixes), `rejected` (the
+/// endpoint refused the request for good, such as a 400 or 403) and `transient` (timeouts,
+/// connection failures, throttling and 5xx, retried with backoff).
+pub const REFRESH_FAILURE_REASONS: [&str; 3] = ["config", "rejected", "transient"];
+
+/// A read-only view of a cached token, for metrics: never the token itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenStatus {
+    /// Time since the current token was obtained.
+    pub age: Duration,
+    /// Time until the current token expires; zero once it has.
+    pub expires_in: Duration,
+    /// Wall-clock time the current token was obtained: at start-up, or by the last
+    /// successful refresh.
+    pub obtained_at: SystemTime,
+    /// Token requests made by the background refresh since start-up (the start-up attempts
+    /// are not counted: they happen before the gateway serves).
+    pub refresh_attempts: u64,
+    /// Failed background refreshes since start-up, by reason, in the order of
+    /// [`REFRESH_FAILURE_REASONS`].
+    pub refresh_failures: [(&'static str, u64); 3],
+}
+
 /// The current token, shared by every clone of a credential.
 pub(crate) struct TokenCache {
     slot: RwLock<CachedToken>,
     wake: Notify,
     last_forced: Mutex<Option<Instant>>,
+    attempts: AtomicU64,
+    failures: [AtomicU64; 3],
 }
 
 struct CachedToken {
     header: HeaderValue,
     usable_until: Instant,
+    expires_at: Instant,
+    obtained: Instant,
+    obtained_at: SystemTime,
 }
 
 impl TokenCache {
@@ -52,6 +82,38 @@ impl TokenCache {
             slot: RwLock::new(CachedToken::from(token)),
             wake: Notify::new(),
             last_forced: Mutex::new(None),
+            attempts: AtomicU64::new(0),
+            failures: Default::default(),
+        }
+    }
+
+    /// The age, expiry and refresh counts of the cached token.
+    pub(crate) fn status(&self) -> TokenStatus {
+        let slot = self.slot.read().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let failures = std::array::from_fn(|i| {
+            (
+                REFRESH_FAILURE_REASONS[i],
+                self.failures[i].load(Ordering::Relaxed),
+            )
+        });
+        TokenStatus {
+            age: now.saturating_duration_since(slot.obtained),
+            expires_in: slot.expires_at.saturating_duration_since(now),
+            obtained_at: slot.obtained_at,
+            refresh_attempts: self.attempts.load(Ordering::Relaxed),
+            refresh_failures: failures,
+        }
+    }
+
+    fn count_failure(&self, failure: &FetchFailure) {
+        let reason = match (&failure.error, failure.retryable) {
+            (_, true) => "transient",
+            (UpstreamError::CredentialConfig(_), false) => "config",
+            (_, false) => "rejected",
+        };
+        if let Some(i) = REFRESH_FAILURE_REASONS.iter().position(|r| *r == reason) {
+            self.failures[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -94,6 +156,9 @@ impl From<&FetchedToken> for CachedToken {
         Self {
             header: token.header.clone(),
             usable_until: token.expires_at - STALE_MARGIN,
+            expires_at: token.expires_at,
+            obtained: Instant::now(),
+            obtained_at: SystemTime::now(),
         }
     }
 }
@@ -154,6 +219,7 @@ async fn refresh_loop(endpoint: impl TokenSource, cache: Arc<TokenCache>, mut de
             () = tokio::time::sleep(delay) => {}
             () = cache.wake.notified() => tracing::debug!("Forced token refresh"),
         }
+        cache.attempts.fetch_add(1, Ordering::Relaxed);
         match endpoint.fetch().await {
             Ok(token) => {
                 cache.store(&token);
@@ -162,6 +228,7 @@ async fn refresh_loop(endpoint: impl TokenSource, cache: Arc<TokenCache>, mut de
                 tracing::debug!(next_refresh_seconds = delay.as_secs(), "Token refreshed");
             }
             Err(failure) => {
+                cache.count_failure(&failure);
                 failures += 1;
                 delay = failure_delay(&failure, failures, rand::random());
                 tracing::debug!(
@@ -323,5 +390,63 @@ mod tests {
         tokio::time::advance(MIN + Duration::from_secs(1)).await;
         let err = cache.get().expect_err("stale token must not be served");
         assert_eq!(err.reason_code(), "credential_unavailable");
+    }
+
+    /// Answers each fetch with the next scripted outcome: `Ok(lifetime)` or a failure.
+    struct Scripted(Mutex<Vec<Result<Duration, FetchFailure>>>);
+
+    impl TokenSource for Scripted {
+        async fn fetch(&self) -> Result<FetchedToken, FetchFailure> {
+            let next = self.0.lock().expect("script").remove(0);
+            next.map(|lifetime| token(Instant::now(), lifetime, None))
+        }
+    }
+
+    fn failures(status: &TokenStatus) -> Vec<u64> {
+        status.refresh_failures.iter().map(|(_, n)| *n).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn status_reports_age_expiry_and_refresh_failures_by_reason() {
+        let first = token(Instant::now(), 4 * MIN, None);
+        let cache = Arc::new(TokenCache::new(&first));
+        let script = vec![
+            Err(failure(true, None)),
+            Err(FetchFailure::from_status(403, "refused".into(), None)),
+            Err(FetchFailure::permanent(UpstreamError::CredentialConfig(
+                "x".into(),
+            ))),
+            Ok(HOUR),
+        ];
+        let _refresher = spawn_refresher(Scripted(Mutex::new(script)), cache.clone(), &first);
+
+        tokio::time::advance(MIN).await;
+        let status = cache.status();
+        assert_eq!((status.age, status.expires_in), (MIN, 3 * MIN));
+        assert_eq!(status.refresh_attempts, 0);
+        assert_eq!(failures(&status), [0, 0, 0]);
+
+        // Attempts at about 2 min (half-life), then after 30 s, 5 min and 5 min of backoff,
+        // each with up to a tenth of jitter: the third ends by 8.05 min, the fourth starts
+        // at 12.3 min at the earliest.
+        tokio::time::sleep(9 * MIN).await;
+        let status = cache.status();
+        assert_eq!(status.refresh_attempts, 3);
+        assert_eq!(failures(&status), [1, 1, 1], "config, rejected, transient");
+        assert_eq!(
+            status.age,
+            10 * MIN,
+            "the first token is still the one held"
+        );
+        assert_eq!(status.expires_in, Duration::ZERO);
+
+        tokio::time::sleep(5 * MIN).await;
+        let status = cache.status();
+        assert_eq!(status.refresh_attempts, 4);
+        assert_eq!(failures(&status), [1, 1, 1], "the fourth succeeded");
+        assert!(status.age < 3 * MIN, "a fresh token: {:?}", status.age);
+        assert!(status.expires_in > 57 * MIN);
+        let reasons: Vec<&str> = status.refresh_failures.iter().map(|(r, _)| *r).collect();
+        assert_eq!(reasons, REFRESH_FAILURE_REASONS);
     }
 }
