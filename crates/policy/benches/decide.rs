@@ -1,6 +1,8 @@
-//! How the cost of one decision grows with the size of the policy: 10, 1,000 and 10,000 roles
-//! (each with its binding), with pattern scopes, partition-bound roles and deny rules mixed in.
-//! Run with `cargo bench -p cosmogate-policy`.
+//! How the cost of one decision grows with the size of the policy: 10, 100, 1,000 and 10,000
+//! roles (each with its binding), with pattern scopes, partition-bound roles and deny rules
+//! mixed in. The bindings test exact claim values, so they are found through the binding index;
+//! the `prefix_bindings` case runs the same policy with `prefix` bindings, which the index
+//! cannot file and every decision evaluates. Run with `cargo bench -p cosmogate-policy`.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -11,12 +13,14 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{Map, Value, json};
 
-const SIZES: [usize; 3] = [10, 1_000, 10_000];
+const SIZES: [usize; 4] = [10, 100, 1_000, 10_000];
 
 /// A policy of `n` roles spread over 50 databases: mostly exact container scopes, every tenth
 /// a container pattern, every twentieth bound to the `tenant` claim's partition, and a deny
-/// rule per hundred roles.
-fn policy_text(n: usize) -> String {
+/// rule per hundred roles. With `prefix`, each binding tests `roles` by prefix instead of by an
+/// exact value.
+fn policy_text(n: usize, prefix: bool) -> String {
+    let test = if prefix { "prefix" } else { "contains" };
     let mut text = String::from("version = 1\n");
     for i in 0..n {
         let db = i % 50;
@@ -34,7 +38,7 @@ fn policy_text(n: usize) -> String {
         }
         let _ = writeln!(
             text,
-            "[[bindings]]\nrole = \"role-{i}\"\nclaim = \"roles\"\ncontains = \"r-{i}\""
+            "[[bindings]]\nrole = \"role-{i}\"\nclaim = \"roles\"\n{test} = \"r-{i}\""
         );
         if i % 100 == 99 {
             let _ = writeln!(
@@ -108,16 +112,23 @@ fn bench_decisions(c: &mut Criterion) {
     let member = claims(json!({"sub": "app", "roles": ["r-3", "r-7", "r-19"], "tenant": "t1"}));
     let stranger = claims(json!({"sub": "app", "roles": ["nobody"]}));
 
+    let mut group = c.benchmark_group("decide_rules");
     for n in SIZES {
-        let policy = Policy::from_toml(&policy_text(n), "bench").expect("bench policy loads");
-        let mut group = c.benchmark_group(format!("decide_{n}_roles"));
+        let policy =
+            Policy::from_toml(&policy_text(n, false), "bench").expect("bench policy loads");
+        let member_subject = Subject {
+            issuer: "http://127.0.0.1:9400",
+            claims: &member,
+        };
         for (name, op) in &cases {
-            let subject = Subject {
-                issuer: "http://127.0.0.1:9400",
-                claims: &member,
-            };
+            let allowed = policy.decide(&member_subject, op).allowed;
+            assert_eq!(
+                allowed,
+                *name != "point_read_other_container",
+                "{name} with {n} roles"
+            );
             group.bench_with_input(BenchmarkId::new(*name, n), op, |b, op| {
-                b.iter(|| black_box(policy.decide(black_box(&subject), black_box(op))))
+                b.iter(|| black_box(policy.decide(black_box(&member_subject), black_box(op))))
             });
         }
         let subject = Subject {
@@ -127,8 +138,23 @@ fn bench_decisions(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("no_role", n), &cases[0].1, |b, op| {
             b.iter(|| black_box(policy.decide(black_box(&subject), black_box(op))))
         });
-        group.finish();
+
+        let prefixed =
+            Policy::from_toml(&policy_text(n, true), "bench").expect("bench policy loads");
+        let decision = prefixed.decide(&member_subject, &cases[0].1);
+        assert!(
+            decision.allowed,
+            "the prefix policy must allow the point read"
+        );
+        group.bench_with_input(
+            BenchmarkId::new("prefix_bindings_point_read", n),
+            &cases[0].1,
+            |b, op| {
+                b.iter(|| black_box(prefixed.decide(black_box(&member_subject), black_box(op))))
+            },
+        );
     }
+    group.finish();
 }
 
 criterion_group!(benches, bench_decisions);

@@ -131,14 +131,23 @@ impl Member {
             if key == name {
                 return Ok(Some(member));
             }
-            if key.to_lowercase() == name.to_lowercase()
-                || key.to_uppercase() == name.to_uppercase()
-            {
+            if differs_only_by_case(key, name) {
                 return Err("batch member name differs from a known member only by case");
             }
         }
         Ok(None)
     }
+}
+
+/// Whether `key` equals the ASCII `name` once both are lowercased, or once both are
+/// uppercased, as Unicode defines the case mappings. An ASCII key maps to ASCII both ways, so
+/// for it this is exactly an ASCII case-insensitive comparison, done without allocating; only
+/// a key with other characters (the dotless `ı`, the Kelvin sign) takes the Unicode mappings.
+fn differs_only_by_case(key: &str, name: &str) -> bool {
+    if key.is_ascii() {
+        return key.eq_ignore_ascii_case(name);
+    }
+    key.to_lowercase() == name.to_lowercase() || key.to_uppercase() == name.to_uppercase()
 }
 
 /// `resourceBody`, of which only a string `id` is kept.
@@ -347,6 +356,27 @@ mod tests {
             classify_batch_body(&mut op, body.as_bytes()),
             Err(ProtocolError::MalformedBatch)
         );
+    }
+
+    #[test]
+    fn a_kelvin_sign_in_a_member_name_is_a_case_fold_too() {
+        let mut op = batch_op(false, None);
+        let body = "[{\"operationType\":\"Read\",\"id\":\"a\",\"partition\u{212A}ey\":\"[1]\"}]";
+        assert_eq!(
+            classify_batch_body(&mut op, body.as_bytes()),
+            Err(ProtocolError::MalformedBatch)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_ascii_shortcut_agrees_with_the_unicode_case_mappings(key in "[a-zA-Z_]{0,14}") {
+            for (_, name) in Member::ALL {
+                let unicode = key.to_lowercase() == name.to_lowercase()
+                    || key.to_uppercase() == name.to_uppercase();
+                proptest::prop_assert_eq!(differs_only_by_case(&key, name), unicode);
+            }
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! no protocol, token or policy logic of its own.
 
 mod admin;
-mod audit;
+pub mod audit;
 mod body;
 mod config;
 mod error;

@@ -1,8 +1,12 @@
-//! What one `validate` call costs: a cached token, fresh RS256 and ES256 tokens (cache off, so
-//! every call parses and verifies the signature), and invalid tokens.
+//! What one `validate` call costs: cached RS256 and ES256 tokens, fresh RS256 and ES256 tokens
+//! (cache off, so every call parses and verifies the signature), and invalid tokens.
 //!
-//! The key set is served once, at start-up, by a loopback server; no benchmark touches it
-//! afterwards.
+//! The `issuers` group shows how the cost grows with the number of configured issuers (1, 5,
+//! 10, 25, 50), the token's issuer being the last one configured: plain issuers, and one Entra
+//! multi-tenant `{tenantid}` issuer with that many tenants, the token's tenant listed last.
+//!
+//! Key sets are served once, at start-up, by a loopback server; no benchmark touches it
+//! afterwards. Run with `cargo bench -p cosmogate-validator --bench validate`.
 
 use std::hint::black_box;
 
@@ -11,14 +15,19 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cosmogate_validator::{Clock, IssuerConfig, SystemClock, Validator, ValidatorOptions};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
 const ISSUER: &str = "https://idp.bench/";
 const AUDIENCE: &str = "api://cosmos-proxy";
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const ENTRA_TEMPLATE: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
+
+/// Numbers of configured issuers (or tenants of one multi-tenant issuer) for the growth group.
+const ISSUER_COUNTS: [usize; 5] = [1, 5, 10, 25, 50];
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -33,10 +42,21 @@ fn public_jwk(encoding: &EncodingKey, alg: Algorithm, kid: &str) -> Value {
 }
 
 fn token(encoding: &EncodingKey, alg: Algorithm, kid: &str, now: i64) -> String {
+    token_of(encoding, alg, kid, now, ISSUER, TENANT)
+}
+
+fn token_of(
+    encoding: &EncodingKey,
+    alg: Algorithm,
+    kid: &str,
+    now: i64,
+    iss: &str,
+    tid: &str,
+) -> String {
     let header = json!({"alg": format!("{alg:?}"), "typ": "JWT", "kid": kid});
-    let payload = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "bench-user", "iat": now,
+    let payload = json!({"iss": iss, "aud": AUDIENCE, "sub": "bench-user", "iat": now,
         "nbf": now, "exp": now + 3600, "scp": "orders.read orders.write",
-        "roles": ["orders.read"], "tid": "72f988bf-86f1-41af-91ab-2d7cd011db47"});
+        "roles": ["orders.read"], "tid": tid});
     let input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -48,6 +68,10 @@ fn token(encoding: &EncodingKey, alg: Algorithm, kid: &str, now: i64) -> String 
 
 struct Setup {
     runtime: Runtime,
+    jwks_uri: String,
+    rsa: EncodingKey,
+    rsa_jwk: Jwk,
+    ec_jwk: Jwk,
     cached: Validator,
     uncached: Validator,
     rs256: String,
@@ -55,45 +79,60 @@ struct Setup {
     forged: String,
 }
 
+/// A validator for `issuers`, all served the bench key set, with the token cache on or off.
+fn validator(runtime: &Runtime, issuers: Vec<IssuerConfig>, cache_entries: u64) -> Validator {
+    let options = ValidatorOptions {
+        token_cache_entries: cache_entries,
+        ..ValidatorOptions::default()
+    };
+    runtime
+        .block_on(Validator::with_options(
+            issuers,
+            reqwest::Client::new(),
+            options,
+        ))
+        .expect("validator starts")
+}
+
+fn issuer_config(issuer: &str, tenants: &[String], jwks_uri: &str) -> IssuerConfig {
+    serde_json::from_value(json!({
+        "issuer": issuer, "tenants": tenants, "jwks_uri": jwks_uri, "audiences": [AUDIENCE],
+    }))
+    .expect("config parses")
+}
+
 fn setup() -> Setup {
     let runtime = Runtime::new().expect("runtime must start");
     let rsa = EncodingKey::from_rsa_pem(&fixture("rsa-1.pem")).expect("rsa key loads");
     let ec = EncodingKey::from_ec_pem(&fixture("ec-1.pem")).expect("ec key loads");
     let evil = EncodingKey::from_rsa_pem(&fixture("evil-rsa.pem")).expect("rsa key loads");
-    let keys = json!({"keys": [
-        public_jwk(&rsa, Algorithm::RS256, "rsa-1"),
-        public_jwk(&ec, Algorithm::ES256, "ec-1"),
-    ]})
-    .to_string();
-    let (cached, uncached) = runtime.block_on(async move {
+    let rsa_public = public_jwk(&rsa, Algorithm::RS256, "rsa-1");
+    let ec_public = public_jwk(&ec, Algorithm::ES256, "ec-1");
+    let rsa_jwk: Jwk = serde_json::from_value(rsa_public.clone()).expect("jwk parses");
+    let ec_jwk: Jwk = serde_json::from_value(ec_public.clone()).expect("jwk parses");
+    let keys = json!({"keys": [rsa_public, ec_public]}).to_string();
+    let jwks_uri = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binds");
         let address = listener.local_addr().expect("has an address");
         let app = Router::new().route("/jwks", get(move || async move { keys }));
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let config: IssuerConfig = serde_json::from_value(json!({
-            "issuer": ISSUER, "jwks_uri": format!("http://{address}/jwks"),
-            "audiences": [AUDIENCE],
-        }))
-        .expect("config parses");
-        let build = |entries| {
-            let options = ValidatorOptions {
-                token_cache_entries: entries,
-                ..ValidatorOptions::default()
-            };
-            Validator::with_options(vec![config.clone()], reqwest::Client::new(), options)
-        };
-        let cached = build(10_000).await.expect("validator starts");
-        let uncached = build(0).await.expect("validator starts");
-        (cached, uncached)
+        format!("http://{address}/jwks")
     });
+    let config = issuer_config(ISSUER, &[], &jwks_uri);
+    let cached = validator(&runtime, vec![config.clone()], 10_000);
+    let uncached = validator(&runtime, vec![config], 0);
     let now = SystemClock.now();
     Setup {
         rs256: token(&rsa, Algorithm::RS256, "rsa-1", now),
         es256: token(&ec, Algorithm::ES256, "ec-1", now),
         forged: token(&evil, Algorithm::RS256, "rsa-1", now),
         runtime,
+        jwks_uri,
+        rsa,
+        rsa_jwk,
+        ec_jwk,
         cached,
         uncached,
     }
@@ -106,6 +145,7 @@ fn benchmarks(c: &mut Criterion) {
         assert_eq!(result.is_ok(), ok, "benchmark token has the wrong outcome");
     };
     run(&setup.cached, &setup.rs256, true);
+    run(&setup.cached, &setup.es256, true);
     run(&setup.uncached, &setup.es256, true);
     run(&setup.uncached, &setup.forged, false);
 
@@ -113,6 +153,10 @@ fn benchmarks(c: &mut Criterion) {
     group.bench_function("cached_rs256", |b| {
         b.to_async(&setup.runtime)
             .iter(|| setup.cached.validate(black_box(&setup.rs256)))
+    });
+    group.bench_function("cached_es256", |b| {
+        b.to_async(&setup.runtime)
+            .iter(|| setup.cached.validate(black_box(&setup.es256)))
     });
     group.bench_function("fresh_rs256", |b| {
         b.to_async(&setup.runtime)
@@ -122,6 +166,28 @@ fn benchmarks(c: &mut Criterion) {
         b.to_async(&setup.runtime)
             .iter(|| setup.uncached.validate(black_box(&setup.es256)))
     });
+    // The crypto floor: the signature check alone, as `jsonwebtoken` does it for the validator,
+    // without parsing the token or checking a claim.
+    for (name, token, jwk, alg) in [
+        (
+            "floor_signature_rs256",
+            &setup.rs256,
+            &setup.rsa_jwk,
+            Algorithm::RS256,
+        ),
+        (
+            "floor_signature_es256",
+            &setup.es256,
+            &setup.ec_jwk,
+            Algorithm::ES256,
+        ),
+    ] {
+        let (message, signature) = token.rsplit_once('.').expect("a compact JWS");
+        let key = DecodingKey::from_jwk(jwk).expect("the bench key converts");
+        let verify = || jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key, alg);
+        assert!(verify().expect("verifies"), "{name} must verify");
+        group.bench_function(name, |b| b.iter(|| black_box(verify())));
+    }
     group.bench_function("invalid_malformed", |b| {
         b.to_async(&setup.runtime).iter(|| {
             setup
@@ -133,6 +199,78 @@ fn benchmarks(c: &mut Criterion) {
         b.to_async(&setup.runtime)
             .iter(|| setup.uncached.validate(black_box(&setup.forged)))
     });
+    group.finish();
+    bench_issuer_growth(c, &setup);
+}
+
+/// A tenant id in the lowercase GUID form the configuration requires.
+fn tenant(i: usize) -> String {
+    format!("00000000-0000-4000-8000-{i:012x}")
+}
+
+/// `n` plain issuers, the token's the last; and one `{tenantid}` issuer with `n` tenants, the
+/// token's tenant the last. Each with its token, the validators built once per `n` and dropped
+/// before the next, so that only one `n`'s refresh tasks are alive at a time.
+fn bench_issuer_growth(c: &mut Criterion, setup: &Setup) {
+    let now = SystemClock.now();
+    let mut group = c.benchmark_group("issuers");
+    for n in ISSUER_COUNTS {
+        let plain: Vec<IssuerConfig> = (0..n)
+            .map(|i| issuer_config(&format!("https://idp-{i}.bench/"), &[], &setup.jwks_uri))
+            .collect();
+        let plain_iss = format!("https://idp-{}.bench/", n - 1);
+        let tenants: Vec<String> = (0..n).map(tenant).collect();
+        let last = &tenants[n - 1];
+        let entra = vec![issuer_config(ENTRA_TEMPLATE, &tenants, &setup.jwks_uri)];
+        let entra_iss = ENTRA_TEMPLATE.replace("{tenantid}", last);
+
+        let cases = [
+            (
+                "plain",
+                plain,
+                token_of(
+                    &setup.rsa,
+                    Algorithm::RS256,
+                    "rsa-1",
+                    now,
+                    &plain_iss,
+                    TENANT,
+                ),
+            ),
+            (
+                "tenant",
+                entra,
+                token_of(&setup.rsa, Algorithm::RS256, "rsa-1", now, &entra_iss, last),
+            ),
+        ];
+        for (kind, issuers, token) in cases {
+            let cached = validator(&setup.runtime, issuers.clone(), 10_000);
+            let fresh = validator(&setup.runtime, issuers, 0);
+            for v in [&cached, &fresh] {
+                let result = setup.runtime.block_on(v.validate(&token));
+                assert!(
+                    result.is_ok(),
+                    "{kind} token with {n} issuers must validate"
+                );
+            }
+            group.bench_with_input(
+                BenchmarkId::new(format!("{kind}_cached_rs256"), n),
+                &token,
+                |b, token| {
+                    b.to_async(&setup.runtime)
+                        .iter(|| cached.validate(black_box(token)))
+                },
+            );
+            group.bench_with_input(
+                BenchmarkId::new(format!("{kind}_fresh_rs256"), n),
+                &token,
+                |b, token| {
+                    b.to_async(&setup.runtime)
+                        .iter(|| fresh.validate(black_box(token)))
+                },
+            );
+        }
+    }
     group.finish();
 }
 
