@@ -10,17 +10,25 @@ use cosmogate_policy::Subject;
 use cosmogate_protocol::{Operation, OperationKind, RequestHead};
 use cosmogate_upstream::UpstreamBody;
 use cosmogate_validator::Principal;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_LOCATION, HeaderValue, USER_AGENT};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, USER_AGENT};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::audit::{self, AuditPrincipal, AuditRecord};
-use crate::body::{Counted, Finish, ProxyBody, full};
+use crate::body::{Counted, ProxyBody, full};
 use crate::error::GatewayError;
 use crate::gateway::Shared;
 use crate::otel::RequestSpan;
 use crate::trace::TraceContext;
+
+mod discovery;
+mod head;
+mod pending;
+
+use discovery::{rewrite_account, rewrite_content_location};
+use head::{check_headers, drop_own_headers, ensure_activity_id, forwarded_for, header_text};
+use pending::Pending;
 
 const ACTIVITY_ID: &str = "x-ms-activity-id";
 const REQUEST_ID: &str = "x-cosmogate-request-id";
@@ -53,18 +61,6 @@ pub(crate) async fn handle(
         Err(err) => refuse(record, err),
     };
     pending.finish(response)
-}
-
-/// Headers in cosmogate's own namespace are cosmogate's to set; a client's are dropped.
-fn drop_own_headers(headers: &mut HeaderMap) {
-    let own: Vec<http::HeaderName> = headers
-        .keys()
-        .filter(|name| name.as_str().starts_with("x-cosmogate-"))
-        .cloned()
-        .collect();
-    for name in own {
-        headers.remove(name);
-    }
 }
 
 /// What the steps of one request share besides its audit record.
@@ -121,37 +117,6 @@ fn new_record(
     }
 }
 
-/// The client address a trusted proxy reports: the nearest `X-Forwarded-For` entry that is
-/// not itself a trusted proxy. `None` unless the socket peer is trusted.
-fn forwarded_for(shared: &Shared, peer: SocketAddr, headers: &HeaderMap) -> Option<String> {
-    let trusted = |ip: std::net::IpAddr| shared.trusted_proxies.iter().any(|net| net.contains(&ip));
-    if !trusted(peer.ip()) {
-        return None;
-    }
-    let mut hops: Vec<&str> = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        hops.extend(value.to_str().ok()?.split(',').map(str::trim));
-    }
-    hops.into_iter()
-        .rev()
-        .find(|hop| hop.parse().map_or(true, |ip| !trusted(ip)))
-        .map(audit::capped)
-}
-
-/// Keeps the client's activity id when it is a UUID, else sets a fresh one, so the request
-/// Cosmos DB logs and the audit record carry the same id.
-fn ensure_activity_id(headers: &mut HeaderMap) -> String {
-    let given = headers
-        .get(ACTIVITY_ID)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|text| uuid::Uuid::parse_str(text).ok());
-    let id = given.unwrap_or_else(uuid::Uuid::new_v4).to_string();
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        headers.insert(ACTIVITY_ID, value);
-    }
-    id
-}
-
 async fn process(
     shared: &Shared,
     record: &mut AuditRecord,
@@ -190,39 +155,6 @@ async fn process(
     authorize(shared, record, &principal, &operation)?;
     cosmogate_protocol::canonicalize_intent(&operation, &mut parts.headers);
     forward(shared, record, &operation, Request::from_parts(parts, body)).await
-}
-
-/// Bounds on the request head, checked before anything parses it: total size and count
-/// (case C27), and header values that are not visible ASCII (case C26), which Cosmos DB's
-/// gateway would mangle or refuse.
-fn check_headers(
-    headers: &HeaderMap,
-    limits: &crate::config::LimitsConfig,
-) -> Result<(), GatewayError> {
-    if headers.len() > limits.max_header_count {
-        return Err(GatewayError::HeadersTooLarge {
-            reason: "too_many_headers",
-        });
-    }
-    let mut total = 0usize;
-    for (name, value) in headers {
-        total += name.as_str().len() + value.len();
-        let visible = value
-            .as_bytes()
-            .iter()
-            .all(|&byte| byte == b'\t' || (0x20..0x7f).contains(&byte));
-        if !visible {
-            return Err(GatewayError::BadRequest {
-                reason: "invalid_header_encoding",
-            });
-        }
-    }
-    if total > limits.max_header_bytes {
-        return Err(GatewayError::HeadersTooLarge {
-            reason: "headers_too_large",
-        });
-    }
-    Ok(())
 }
 
 async fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Principal, GatewayError> {
@@ -404,67 +336,6 @@ fn screen(
     Box::pin(cosmogate_upstream::screen_upstream_denial(response))
 }
 
-/// `content-location` names the upstream account; it must name cosmogate instead.
-fn rewrite_content_location(shared: &Shared, headers: &mut HeaderMap) {
-    let Some(value) = headers.get(CONTENT_LOCATION) else {
-        return;
-    };
-    let rewritten = value
-        .to_str()
-        .ok()
-        .and_then(|text| {
-            cosmogate_protocol::rewrite_content_location(
-                text,
-                &shared.public_url,
-                &shared.routes.public_urls(),
-            )
-        })
-        .and_then(|text| HeaderValue::from_str(&text).ok());
-    match rewritten {
-        Some(value) => headers.insert(CONTENT_LOCATION, value),
-        None => headers.remove(CONTENT_LOCATION),
-    };
-}
-
-/// Points every endpoint the account advertises back at cosmogate, so SDKs that follow
-/// endpoint discovery keep sending their requests through the proxy.
-async fn rewrite_account(shared: &Shared, mut body: UpstreamBody) -> Result<Bytes, GatewayError> {
-    let unreadable = GatewayError::Upstream {
-        reason: "account_document_unreadable",
-        status: StatusCode::BAD_GATEWAY,
-    };
-    let limit = shared.limits.max_account_document_bytes;
-    let mut bytes = bytes::BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else {
-            return Err(unreadable);
-        };
-        if let Some(data) = frame.data_ref() {
-            if bytes.len() + data.len() > limit {
-                return Err(unreadable);
-            }
-            bytes.extend_from_slice(data);
-        }
-    }
-    let rewritten = cosmogate_protocol::rewrite_account_document_by_region(
-        &bytes,
-        &shared.public_url,
-        &shared.routes.public_urls(),
-    )
-    .map_err(|err| GatewayError::Upstream {
-        reason: err.reason_code(),
-        status: StatusCode::BAD_GATEWAY,
-    })?;
-    Ok(Bytes::from(rewritten))
-}
-
-fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-        .map(audit::capped)
-}
-
 fn refuse(record: &mut AuditRecord, err: GatewayError) -> Response<ProxyBody> {
     record.reason = err.reason_code();
     match &err {
@@ -494,84 +365,3 @@ fn refuse(record: &mut AuditRecord, err: GatewayError) -> Response<ProxyBody> {
     }
     err.into_response(&record.activity_id)
 }
-
-/// The audit record of a request in flight. It is written exactly once: by the response
-/// body when it ends, or here on drop when the request is abandoned before a response exists
-/// (the client reset the stream while cosmogate waited on Cosmos DB).
-struct Pending {
-    record: Option<AuditRecord>,
-    sink: crate::audit::AuditSink,
-    metrics: Arc<crate::metrics::Metrics>,
-    started: Instant,
-    bytes_in: Arc<AtomicU64>,
-    span: RequestSpan,
-}
-
-impl Pending {
-    fn new(
-        shared: &Shared,
-        record: AuditRecord,
-        started: Instant,
-        bytes_in: Arc<AtomicU64>,
-        span: RequestSpan,
-    ) -> Self {
-        Pending {
-            record: Some(record),
-            sink: shared.audit.clone(),
-            metrics: Arc::clone(&shared.metrics),
-            started,
-            bytes_in,
-            span,
-        }
-    }
-
-    fn record(&mut self) -> &mut AuditRecord {
-        self.record
-            .as_mut()
-            .expect("the audit record must be present until the request finishes")
-    }
-
-    /// Hands the record to the response body, which writes it when it ends.
-    fn finish(mut self, mut response: Response<ProxyBody>) -> Response<ProxyBody> {
-        let Some(mut record) = self.record.take() else {
-            return response;
-        };
-        record.status = response.status().as_u16();
-        if let Ok(value) = HeaderValue::from_str(&record.request_id) {
-            response.headers_mut().insert(REQUEST_ID, value);
-        }
-        let (sink, metrics) = (self.sink.clone(), Arc::clone(&self.metrics));
-        let (started, bytes_in) = (self.started, Arc::clone(&self.bytes_in));
-        let span = self.span.clone();
-        let (parts, body) = response.into_parts();
-        let body = Finish::new(body, move |completed, bytes_out| {
-            record.completed = completed;
-            record.bytes_out = bytes_out;
-            record.bytes_in = bytes_in.load(Ordering::Relaxed);
-            record.latency_ms = audit::millis(started.elapsed());
-            metrics.observe(&record);
-            span.end(&record);
-            sink.record(&record);
-        });
-        Response::from_parts(parts, body.boxed_unsync())
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        let Some(mut record) = self.record.take() else {
-            return;
-        };
-        // 499: the client closed the request before a response was ready.
-        record.status = CLIENT_CLOSED;
-        record.completed = false;
-        record.bytes_in = self.bytes_in.load(Ordering::Relaxed);
-        record.latency_ms = audit::millis(self.started.elapsed());
-        self.metrics.observe(&record);
-        self.span.end(&record);
-        self.sink.record(&record);
-    }
-}
-
-/// The status recorded for a request its client abandoned before the response.
-const CLIENT_CLOSED: u16 = 499;
