@@ -252,3 +252,171 @@ async fn a_response_body_that_stalls_after_its_headers_is_cut_off() {
     );
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
+
+fn schema_validator() -> jsonschema::Validator {
+    let path = cosmogate_e2e::repo_root().join("docs/audit-log.schema.json");
+    let text = std::fs::read_to_string(path).expect("the schema file is readable");
+    let schema: Value = serde_json::from_str(&text).expect("the schema file is JSON");
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the schema compiles")
+}
+
+/// Allowed, denied, unauthenticated, failed upstream (three ways), cut off and abandoned by
+/// the client: one session, and each request leaves exactly one record, valid under the
+/// published schema, that says what happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_outcome_of_a_session_leaves_exactly_one_valid_record() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let endpoint = start_upstream(Arc::clone(&hits)).await;
+    let stack = gateway_for(&endpoint).await;
+    let http = stack.https_client().expect("client");
+    let writer = format!(
+        "type=aad&ver=1.0&sig={}",
+        stack
+            .idp
+            .token("app-writer", "writer-secret")
+            .await
+            .expect("token")
+    );
+    let reader = format!(
+        "type=aad&ver=1.0&sig={}",
+        stack
+            .idp
+            .token("app-reader", "reader-secret")
+            .await
+            .expect("token")
+    );
+    let docs = format!("{}dbs/shop/colls/orders/docs", stack.gateway_url);
+    // (activity id, what was sent, expected status, decision, reason, completed)
+    let cases: [(&str, &str, u16, &str, &str, bool); 7] = [
+        (
+            "00000000-0000-4000-8000-000000000001",
+            "allowed read",
+            200,
+            "allow",
+            "allowed",
+            true,
+        ),
+        (
+            "00000000-0000-4000-8000-000000000002",
+            "reader creates",
+            403,
+            "deny",
+            "action_not_granted",
+            true,
+        ),
+        (
+            "00000000-0000-4000-8000-000000000003",
+            "no token",
+            401,
+            "deny",
+            "missing_credential",
+            true,
+        ),
+        (
+            "00000000-0000-4000-8000-000000000004",
+            "account stalls",
+            504,
+            "allow",
+            "upstream_timeout",
+            true,
+        ),
+        (
+            "00000000-0000-4000-8000-000000000005",
+            "our credential refused",
+            502,
+            "allow",
+            "upstream_auth_failed",
+            true,
+        ),
+        (
+            "00000000-0000-4000-8000-000000000006",
+            "body stalls",
+            200,
+            "allow",
+            "allowed",
+            false,
+        ),
+        (
+            "00000000-0000-4000-8000-000000000007",
+            "client gives up",
+            499,
+            "allow",
+            "allowed",
+            false,
+        ),
+    ];
+    for (activity, what, _, _, _, _) in cases {
+        let request = match what {
+            "allowed read" => http
+                .get(format!("{docs}/ok"))
+                .header("authorization", &writer),
+            "reader creates" => http
+                .post(&docs)
+                .header("authorization", &reader)
+                .header("content-type", "application/json")
+                .body(r#"{"id":"x","tenant":"t1"}"#),
+            "no token" => http.get(format!("{docs}/ok")),
+            "account stalls" => http
+                .get(format!("{docs}/stall"))
+                .header("authorization", &writer),
+            "our credential refused" => http
+                .get(format!("{docs}/unauthorized"))
+                .header("authorization", &writer),
+            "body stalls" => http
+                .get(format!("{docs}/stall-body"))
+                .header("authorization", &writer),
+            _ => http
+                .get(format!("{docs}/stall"))
+                .header("authorization", &writer)
+                .timeout(Duration::from_millis(300)),
+        };
+        let sent = request
+            .header("x-ms-activity-id", activity)
+            .header("x-ms-documentdb-partitionkey", "[\"t1\"]")
+            .send()
+            .await;
+        if let Ok(response) = sent {
+            // Read to the end (or to the cut), so the record can be written.
+            let _ = response.bytes().await;
+        }
+    }
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let records = stack.audit().await;
+    let validator = schema_validator();
+    for record in &records {
+        let problems: Vec<String> = validator
+            .iter_errors(record)
+            .map(|err| format!("{}: {err}", err.instance_path()))
+            .collect();
+        assert!(problems.is_empty(), "{problems:#?}\n{record:#}");
+    }
+    assert_eq!(records.len(), cases.len(), "{records:#?}");
+    for (activity, what, status, decision, reason, completed) in cases {
+        let mine: Vec<&Value> = records
+            .iter()
+            .filter(|r| r["activity_id"] == activity)
+            .collect();
+        assert_eq!(mine.len(), 1, "{what}: {records:#?}");
+        let record = mine[0];
+        let seen = (
+            record["status"].as_u64(),
+            record["decision"].as_str(),
+            record["reason"].as_str(),
+            record["completed"].as_bool(),
+        );
+        assert_eq!(
+            seen,
+            (
+                Some(u64::from(status)),
+                Some(decision),
+                Some(reason),
+                Some(completed)
+            ),
+            "{what}: {record:#}"
+        );
+    }
+}
