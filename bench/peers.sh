@@ -27,7 +27,7 @@
 # Knobs (environment): PEERS_DIR (the harness, default /work/shared/bench/peers; copied, never
 # modified), BENCH_WORK (scratch, default /tmp/cosmogate-bench), RESULTS (default
 # bench/results/<UTC date-time>; phases of one invocation share it), DURATION (s, 10), WARMUP
-# (s, 2), CONNS (harness, "16 64"), EXTRA_CONNS ("64"), FRESH_DURATION (s, 5), GROWTH_DURATION
+# (s, 2), CONNS (harness, "16 64"), HARNESS_PEERS (the harness's PEERS list; default all), EXTRA_CONNS ("64"), FRESH_DURATION (s, 5), GROWTH_DURATION
 # (s, 6), RATE (3000), POOL_RS256 (150000), POOL_ES256 (80000), QUIET_MAX (%, 10), QUIET_WAIT
 # (s, 180), LOADGEN_CPUS (0), PROXY_CPUS (1), SKIP_BUILD=1.
 #
@@ -41,14 +41,21 @@ MODE=${1:-all}
 
 PEERS_DIR=${PEERS_DIR:-/work/shared/bench/peers}
 WORK=${BENCH_WORK:-/tmp/cosmogate-bench}
-PEERS=$WORK/peers                 # writable copy of the harness
+HARNESS=$WORK/peers               # writable copy of the harness
 RUN=$WORK/run                     # pid files, logs, configs, audit files of this script
 POOLS=$WORK/pools
-RESULTS=${RESULTS:-$BENCH/results/$(date -u +%Y%m%d-%H%M)}
+if [[ -z ${RESULTS:-} ]]; then
+  if [[ $MODE == report || $MODE == plot ]]; then   # the latest run
+    RESULTS=$(find "$BENCH/results" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort | tail -1)
+    [[ -n $RESULTS ]] || { echo "no run under bench/results; set RESULTS" >&2; exit 2; }
+  else
+    RESULTS=$BENCH/results/$(date -u +%Y%m%d-%H%M)
+  fi
+fi
 CG=$ROOT/target/release/cosmogate
 TOOLS=$BENCH/.tools
 VENV=$BENCH/.venv
-HPY=$PEERS/.venv/bin/python       # the harness's venv (pyjwt, cryptography)
+HPY=$HARNESS/.venv/bin/python       # the harness's venv (pyjwt, cryptography)
 
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
@@ -67,7 +74,7 @@ TOKEN_LEVELS=${TOKEN_LEVELS:-"1 10 100 1000 10000 30000 100000"}
 BODY_SIZES=${BODY_SIZES:-"1024 16384 65536 262144 1048576 2097152"}
 CONN_LEVELS=${CONN_LEVELS:-"16 64 256 1000"}
 IDLE_LEVELS=${IDLE_LEVELS:-"16,64,256,1000,2000"}
-OHA_VERSION=${OHA_VERSION:-}
+OHA_VERSION=${OHA_VERSION:-1.16.0}
 
 # Ports (all 127.0.0.1). The harness owns 18081 (upstream stand-in), 18082 (nginx), 18083-18088
 # and 18090 (its product). Ours:
@@ -93,7 +100,7 @@ harness_var() {
   local v
   v=$(grep -oP "^export $1=\\K.*" "$PEERS_DIR/run.sh" | head -1) || true
   [[ -n $v ]] || die "$1 not found in $PEERS_DIR/run.sh"
-  v=${v//\$HERE/$PEERS}
+  v=${v//\$HERE/$HARNESS}
   v=${v#\'}; v=${v%\'}
   echo "$v"
 }
@@ -234,7 +241,7 @@ measure() {
     "$(awk -v a="$h0" -v b="$h1" 'BEGIN{print b-a}')" "$(awk -v a="$v0" -v b="$v1" 'BEGIN{print b-a}')" \
     "$(awk -v a="$s0" -v b="$s1" 'BEGIN{print b-a}')" "${extra:+,$extra}" >>"$out/runs.jsonl"
   local note=""
-  grep -q 'wrapped [1-9]' "$raw" && note=" (token pool WRAPPED: not all tokens fresh)"
+  [[ $* == *" once "* ]] && grep -q 'wrapped [1-9]' "$raw" && note=" (token pool WRAPPED: not all tokens fresh)"
   log "  $id: $(awk '/^Requests\/sec/ {print $2 " req/s"}' "$raw")$note"
   WARM=()
 }
@@ -338,12 +345,12 @@ do_setup() {
     (cd "$ROOT" && cargo build --release --locked -p cosmogate-server)
   fi
   [[ -x $CG ]] || die "$CG missing"
-  log "copying the harness from $PEERS_DIR to $PEERS"
-  mkdir -p "$PEERS"
+  log "copying the harness from $PEERS_DIR to $HARNESS"
+  mkdir -p "$HARNESS"
   # Its keys/, .venv/, run/ and results/ stay as they are between copies.
   (cd "$PEERS_DIR" && tar cf - --exclude=./keys --exclude=./.venv --exclude=./run --exclude=./results .) \
-    | (cd "$PEERS" && tar xf - && chmod -R u+w .)
-  (cd "$PEERS" && ./run.sh setup)
+    | (cd "$HARNESS" && tar xf - && chmod -R u+w .)
+  (cd "$HARNESS" && ./run.sh setup)
   if [[ ! -x $TOOLS/bin/oha ]]; then
     log "cargo install oha --locked --root bench/.tools (several minutes on 2 cores)"
     cargo install oha --locked --root "$TOOLS" ${OHA_VERSION:+--version "$OHA_VERSION"}
@@ -361,10 +368,10 @@ do_setup() {
       -keyout "$RUN/tls/key.pem" -out "$RUN/tls/cert.pem" 2>/dev/null
   fi
   log "token pools (RS256 $POOL_RS256, ES256 $POOL_ES256)"
-  "$HPY" "$BENCH/lib/mint_pool.py" "$PEERS" RS256 "$POOL_RS256" "$POOLS/rs256.txt"
-  "$HPY" "$BENCH/lib/mint_pool.py" "$PEERS" ES256 "$POOL_ES256" "$POOLS/es256.txt"
+  "$HPY" "$BENCH/lib/mint_pool.py" "$HARNESS" RS256 "$POOL_RS256" "$POOLS/rs256.txt"
+  "$HPY" "$BENCH/lib/mint_pool.py" "$HARNESS" ES256 "$POOL_ES256" "$POOLS/es256.txt"
   mkdir -p "$RUN/tokens"
-  "$HPY" "$PEERS/mint.py" tokens "$RUN/tokens" >/dev/null
+  "$HPY" "$HARNESS/mint.py" tokens "$RUN/tokens" >/dev/null
 }
 
 helpers_up() {  # the JWKS file over http, and the managed-identity token endpoint stand-in
@@ -381,15 +388,16 @@ start_cg() {  # start_cg NAME PORT ADMIN UPSTREAM TLS
   write_config "$RUN/cg/$name.toml" "127.0.0.1:$2" "$3" "$4" "$5" "$RUN/cg/$name-audit.jsonl"
   "$CG" check --config "$RUN/cg/$name.toml" >"$RUN/cg/$name.check.txt" 2>&1 \
     || { cat "$RUN/cg/$name.check.txt" >&2; die "cosmogate check failed for $name"; }
+  : >"$RUN/cg/$name-audit.jsonl"
   start "$name" "$PROXY_CPUS" "$CG" serve --config "$RUN/cg/$name.toml"
   wait_port "$2" "$name" 30
 }
 
 start_harness_upstreams() {  # the harness's upstream stand-in and nginx pass-through, its configs
   mkdir -p "$RUN/tmp"
-  start upstream "$LOADGEN_CPUS" nginx -p "$RUN/" -e "$RUN/upstream-error.log" -c "$PEERS/conf/upstream-nginx.conf"
+  start upstream "$LOADGEN_CPUS" nginx -p "$RUN/" -e "$RUN/upstream-error.log" -c "$HARNESS/conf/upstream-nginx.conf"
   wait_port 18081 upstream
-  start nginx "$PROXY_CPUS" nginx -p "$RUN/" -e "$RUN/proxy-nginx-error.log" -c "$PEERS/conf/proxy-nginx.conf"
+  start nginx "$PROXY_CPUS" nginx -p "$RUN/" -e "$RUN/proxy-nginx-error.log" -c "$HARNESS/conf/proxy-nginx.conf"
   wait_port 18082 nginx
 }
 
@@ -410,7 +418,7 @@ run_harness() {  # run_harness RESULT_SUBDIR [VAR=VALUE...]: the harness with co
   mkdir -p "$RESULTS"
   helpers_up
   log "harness run -> $RESULTS/$sub"
-  (cd "$PEERS" && env PATH="$TOOLS/bin:$PATH" SKIP_SETUP=1 RESULTS="$RESULTS/$sub" \
+  (cd "$HARNESS" && env PATH="$TOOLS/bin:$PATH" SKIP_SETUP=1 RESULTS="$RESULTS/$sub" \
      PRODUCT_CMD="$BENCH/peers.sh product" QUIET_MAX="$QUIET_MAX" QUIET_WAIT="$QUIET_WAIT" \
      DURATION="$DURATION" WARMUP="$WARMUP" "$@" ./run.sh) || die "harness run failed"
   cp "$RUN/cg/product.toml" "$RESULTS/$sub/cosmogate.toml"
@@ -430,7 +438,7 @@ do_product() {  # exec'd by the harness, pinned by it; BENCH_* come from it
   exec "$CG" serve --config "$RUN/cg/product.toml"
 }
 
-do_peers() { run_harness peers CONNS="$CONNS"; }
+do_peers() { run_harness peers CONNS="$CONNS" ${HARNESS_PEERS:+PEERS="$HARNESS_PEERS"}; }
 
 do_latency() { run_harness latency LOADGEN=oha RATE="$RATE" CONNS="${LATENCY_CONNS:-64}" PEERS="direct nginx"; }
 
@@ -443,7 +451,7 @@ do_extra() {
   start nginx-tls "$PROXY_CPUS" nginx -p "$RUN/" -e "$RUN/tls-proxy-error.log" -c "$RUN/tls-proxy.nginx.conf"
   wait_port "$P_NGX_TLS" nginx-tls
   # HAProxy's native JWT checks, from the harness's config (its key paths are relative to it).
-  start haproxy "$PROXY_CPUS" env -C "$PEERS" haproxy -db -f conf/haproxy-jwt.cfg
+  start haproxy "$PROXY_CPUS" env -C "$HARNESS" haproxy -db -f conf/haproxy-jwt.cfg
   wait_port 18083 haproxy
   start_cg cg "$P_CG" "$A_CG" http://127.0.0.1:18081 0
   start_cg cg-tls "$P_CG_TLS" "$A_CG_TLS" http://127.0.0.1:18081 1
@@ -478,7 +486,7 @@ measure_fresh() {
   local url="http://127.0.0.1:$P_CG$DOC_PATH"
   WARM=(-H "Authorization: Bearer $warm" "$url")
   measure "$id" "$c" "$FRESH_DURATION" "${PID[cg]}" "${PID[upstream]}" "$A_CG" \
-    "\"row\":\"${id%%.c*}\",\"pool\":\"$pool\",\"pool_offset\":$off" \
+    "\"row\":\"${id%%.c*}\",\"pool_name\":\"$pool\",\"pool_offset\":$off" \
     -- -s "$BENCH/lua/pool.lua" "$url" -- "$POOLS/$pool.txt" once 0 "$off"
   sent=$(awk '/^token pool/ {gsub(",", "", $6); print $6}' "$RESULTS/$PHASE/raw/$id.txt")
   POOL_OFFSET[$pool]=$((off + ${sent:-0}))
@@ -546,7 +554,7 @@ do_growth() {
 
   log "growth: memory per idle keep-alive connection (fresh processes)"
   stop cg; stop nginx
-  start nginx "$PROXY_CPUS" nginx -p "$RUN/" -e "$RUN/proxy-nginx-error.log" -c "$PEERS/conf/proxy-nginx.conf"
+  start nginx "$PROXY_CPUS" nginx -p "$RUN/" -e "$RUN/proxy-nginx-error.log" -c "$HARNESS/conf/proxy-nginx.conf"
   wait_port 18082 nginx
   start_cg cg "$P_CG" "$A_CG" http://127.0.0.1:18081 0
   start_cg cg-tls "$P_CG_TLS" "$A_CG_TLS" http://127.0.0.1:18081 1
@@ -564,7 +572,7 @@ do_check() {
   mkdir -p "$RESULTS/$PHASE"
   helpers_up
   log "harness accept/reject checks against cosmogate"
-  (cd "$PEERS" && env PATH="$TOOLS/bin:$PATH" SKIP_SETUP=1 RESULTS="$RESULTS/$PHASE/harness" \
+  (cd "$HARNESS" && env PATH="$TOOLS/bin:$PATH" SKIP_SETUP=1 RESULTS="$RESULTS/$PHASE/harness" \
      PRODUCT_CMD="$BENCH/peers.sh product" PEERS="direct nginx" ./run.sh check) || true
   start_bodies
   start_cg cg-proof "$P_CG_PROOF" "$A_CG_PROOF" "http://127.0.0.1:$P_PROOF_UP" 0
@@ -580,19 +588,28 @@ do_check() {
   done
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(<"$RUN/tokens/rs256-good.jwt")" "http://127.0.0.1:$P_CG_PROOF/_bench/echo-auth")
   sleep 1
-  local mi seen
-  mi=$(tail -1 "$RUN/token-endpoint.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"][:16])')
+  local seen
   seen=$(tail -n +"$((before + 1))" "$RUN/auth-seen.log")
+  # The last 16 characters of every token the token endpoint stand-in issued, and of the app
+  # tokens sent.
+  python3 -c 'import json,sys; [print(json.loads(l)["token"][-16:]) for l in open(sys.argv[1]) if json.loads(l).get("token")]' \
+    "$RUN/token-endpoint.jsonl" | sort -u >"$RUN/mi-suffixes.txt"
+  for t in "${!got[@]}"; do tail -c 16 "$RUN/tokens/$t.jwt"; echo; done | sort -u >"$RUN/app-suffixes.txt"
+  local mi_n app_n other_n total
+  total=$(grep -c . <<<"$seen" || true)
+  mi_n=$(sed -n 's/.* aad:\(.*\)$/\1/p' <<<"$seen" | grep -cxFf "$RUN/mi-suffixes.txt" || true)
+  app_n=$(sed -n 's/.* [a-z]*:\(.*\)$/\1/p' <<<"$seen" | grep -cxFf "$RUN/app-suffixes.txt" || true)
+  other_n=$((total - mi_n))
   {
     echo "== credential swap through cosmogate ($(date -Is))"
-    echo "upstream: nginx on 127.0.0.1:$P_PROOF_UP logging '\$request_method \$uri \$status <kind>:<first 16 chars>' of Authorization"
+    echo "upstream: nginx on 127.0.0.1:$P_PROOF_UP logging, per request, the form of its Authorization"
+    echo "header (aad = type=aad&ver=1.0&sig=..., bearer) and the token's last 16 characters"
     for t in "${!got[@]}"; do echo "app token $t: cosmogate answered ${got[$t]}"; done | sort
-    echo "/_bench/echo-auth (not a Cosmos operation): cosmogate answered $code"
-    echo "managed-identity token issued by the token endpoint stand-in starts with: ${mi}"
-    echo "requests the upstream received: $(grep -c . <<<"$seen")"
-    echo "  carrying cosmogate's token (aad:${mi}): $(grep -c " aad:${mi}\$" <<<"$seen" || true)"
-    echo "  carrying an app's bearer token: $(grep -c ' bearer:' <<<"$seen" || true)"
-    echo "  anything else: $(grep -vc " aad:${mi}\$" <<<"$seen" || true)"
+    echo "/_bench/echo-auth (not a Cosmos operation): cosmogate answered $code (default deny)"
+    echo "requests the upstream received: $total (the 200s above)"
+    echo "  carrying a managed-identity token the token endpoint stand-in issued (type=aad): $mi_n"
+    echo "  carrying any of the app tokens sent: $app_n"
+    echo "  carrying anything else: $other_n"
     echo "audit records written by cosmogate: $(wc -l <"$RUN/cg/cg-proof-audit.jsonl")"
   } | tee "$out"
   stop_all
@@ -603,8 +620,11 @@ do_profile() {
   local out=$RESULTS/$PHASE secs=${PROFILE_SECS:-20} rs url cgpid ngxpid
   mkdir -p "$out"
   command -v valgrind >/dev/null || die "valgrind is needed (apt-get install valgrind)"
-  perf stat -e instructions true >/dev/null 2>&1 && perf stat -e instructions true 2>&1 | grep -q 'not supported' \
-    && echo "perf: hardware counters not supported here; callgrind instead" >"$out/README.txt"
+  local perf_out
+  perf_out=$(perf stat -e instructions true 2>&1 || true)
+  if [[ $perf_out == *"not supported"* || -z $perf_out ]]; then
+    echo "perf stat -e instructions: not supported on this machine; callgrind (user-space instructions) instead" >"$out/README.txt"
+  fi
   helpers_up
   start_harness_upstreams
   rs=$(<"$RUN/tokens/rs256-good.jwt")
@@ -630,7 +650,7 @@ do_profile() {
   stop cg-prof
   stop nginx
   start nginx-prof "$PROXY_CPUS" valgrind --tool=callgrind --instr-atstart=no \
-    --callgrind-out-file="$RUN/callgrind.nginx.%p" nginx -g 'master_process off;' -p "$RUN/" -e "$RUN/proxy-nginx-error.log" -c "$PEERS/conf/proxy-nginx.conf"
+    --callgrind-out-file="$RUN/callgrind.nginx.%p" nginx -g 'master_process off;' -p "$RUN/" -e "$RUN/proxy-nginx-error.log" -c "$HARNESS/conf/proxy-nginx.conf"
   wait_port 18082 nginx-prof 120
   ngxpid=${PID[nginx-prof]}
   wrk -t1 -c4 -d3s -H "Authorization: Bearer $rs" "http://127.0.0.1:18082$DOC_PATH" >/dev/null 2>&1 || true
@@ -639,18 +659,25 @@ do_profile() {
   callgrind_control -i off "$ngxpid" >/dev/null; callgrind_control -d nginx "$ngxpid" >/dev/null
   stop nginx-prof
   stop_all
-  local f name
-  for f in "$RUN"/callgrind.cg.*.* "$RUN"/callgrind.nginx.*.*; do
+  local f name req ir
+  echo "case requests Ir Ir_per_request" >"$out/summary.txt"
+  for f in "$RUN"/callgrind.cg."$cgpid".* "$RUN"/callgrind.nginx."$ngxpid".*; do
     [[ -f $f ]] || continue
-    name=$(grep -m1 '^desc: Trigger:' "$f" | sed 's/.*Dump //; s/[^A-Za-z0-9-]//g')
+    name=$(sed -n 's/^desc: Trigger: dump //p' "$f" | head -1)
     [[ -n $name ]] || continue
-    callgrind_annotate --inclusive=yes "$f" 2>/dev/null | head -60 >"$out/$name.inclusive.txt"
-    callgrind_annotate "$f" 2>/dev/null | head -60 >"$out/$name.self.txt"
+    req=$(awk '/requests in/ {print $1}' "$out/$name.wrk.txt")
+    ir=$(awk '/^totals:/ {print $2}' "$f")
+    echo "$name $req $ir $(( ir / (req > 0 ? req : 1) ))" >>"$out/summary.txt"
+    callgrind_annotate --inclusive=yes "$f" 2>/dev/null >"$RUN/annotate.txt" || true
+    head -120 "$RUN/annotate.txt" | cut -c1-250 >"$out/$name.inclusive.txt"
+    callgrind_annotate "$f" 2>/dev/null >"$RUN/annotate.txt" || true
+    head -80 "$RUN/annotate.txt" | cut -c1-250 >"$out/$name.self.txt"
   done
+  cat "$out/summary.txt"
   ls "$out"
 }
 
-do_report() { "$VENV/bin/python" "$BENCH/lib/report.py" "$RESULTS" "$PEERS"; }
+do_report() { "$VENV/bin/python" "$BENCH/lib/report.py" "$RESULTS" "$HARNESS"; }
 do_plot() { "$VENV/bin/python" "$BENCH/plot.py" "$RESULTS" "$ROOT/docs/img" "$BENCH/micro/data"; }
 
 # ----------------------------------------------------------------------------- main
