@@ -476,6 +476,13 @@ do_extra() {
   # shellcheck disable=SC2046
   $(pin "$PROXY_CPUS") openssl speed -seconds 3 rsa2048 ecdsap256 2>/dev/null \
     | grep -E '^(rsa 2048|[[:space:]]*256 bits ecdsa)' >"$RESULTS/$PHASE/openssl-speed.txt" || true
+  # The harness's Rust crypto floor (jsonwebtoken + aws-lc-rs, pinned to the proxy core). Its
+  # first call builds in $WORK/jwtbench (minutes); CRYPTOBENCH=0 skips it.
+  if [[ ${CRYPTOBENCH:-1} == 1 ]]; then
+    stop_all
+    CPU=$PROXY_CPUS WORKDIR=$WORK/jwtbench "$HARNESS/cryptobench/run.sh" >"$RESULTS/$PHASE/cryptobench.txt" 2>&1 \
+      || log "cryptobench failed: see $RESULTS/$PHASE/cryptobench.txt"
+  fi
   stop_all
 }
 

@@ -271,6 +271,10 @@ def main():
         sp = os.path.join(res, "extra", "openssl-speed.txt")
         if os.path.exists(sp):
             parts.append("Signature floor on the proxy core, same run (`openssl speed`):\n\n```\n" + open(sp).read().rstrip() + "\n```\n")
+        cb = os.path.join(res, "extra", "cryptobench.txt")
+        if os.path.exists(cb):
+            parts.append("The harness's Rust crypto floor (cryptobench, pinned to the proxy core, right after the rows):\n\n```\n"
+                         + open(cb).read().rstrip() + "\n```\n")
     parts.append(growth(res))
     cs = os.path.join(res, "check", "credential-swap.txt")
     if os.path.exists(cs):
