@@ -29,7 +29,8 @@
 # bench/results/<UTC date-time>; phases of one invocation share it), DURATION (s, 10), WARMUP
 # (s, 2), CONNS (harness, "16 64"), HARNESS_PEERS (the harness's PEERS list; default all), EXTRA_CONNS ("64"), FRESH_DURATION (s, 5), GROWTH_DURATION
 # (s, 6), RATE (3000), POOL_RS256 (150000), POOL_ES256 (80000), QUIET_MAX (%, 10), QUIET_WAIT
-# (s, 180), LOADGEN_CPUS (0), PROXY_CPUS (1), SKIP_BUILD=1.
+# (s, 180), LOADGEN_CPUS (0), PROXY_CPUS (1), SKIP_BUILD=1, RUN_TAG (suffix of the peers/latency
+# folders, for repeat runs into one RESULTS: compare them with the harness's compare.py).
 #
 # Everything listens on 127.0.0.1 only. Every process this script starts is stopped by PID when
 # it exits. Benchmarks are not part of CI.
@@ -438,9 +439,9 @@ do_product() {  # exec'd by the harness, pinned by it; BENCH_* come from it
   exec "$CG" serve --config "$RUN/cg/product.toml"
 }
 
-do_peers() { run_harness peers CONNS="$CONNS" ${HARNESS_PEERS:+PEERS="$HARNESS_PEERS"}; }
+do_peers() { run_harness "peers${RUN_TAG:-}" CONNS="$CONNS" ${HARNESS_PEERS:+PEERS="$HARNESS_PEERS"}; }
 
-do_latency() { run_harness latency LOADGEN=oha RATE="$RATE" CONNS="${LATENCY_CONNS:-64}" PEERS="direct nginx"; }
+do_latency() { run_harness "latency${RUN_TAG:-}" LOADGEN=oha RATE="$RATE" CONNS="${LATENCY_CONNS:-64}" PEERS="direct nginx"; }
 
 do_extra() {
   PHASE=extra
