@@ -49,18 +49,98 @@ pub struct ListenConfig {
     /// Socket address to bind, for example `0.0.0.0:443`. Port 0 picks a free port.
     pub address: SocketAddr,
     /// The URL apps use to reach cosmogate; advertised in the account document so SDKs stay
-    /// on the proxy. Default: `https://<bound address>/`.
+    /// on the proxy. Default: `https://<bound address>/`, or `http://<bound address>/` when
+    /// `tls` is off.
     #[serde(default)]
     pub public_url: Option<url::Url>,
-    /// PEM certificate chain served to clients.
-    pub tls_cert_file: PathBuf,
-    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for the certificate.
-    pub tls_key_file: PathBuf,
+    /// Whether the listener speaks TLS. Default `true`. `false` serves plain HTTP (HTTP/1.1
+    /// and h2 with prior knowledge), for a TLS-terminating ingress in front of cosmogate on a
+    /// private network, and for benchmarks; it must be written explicitly, and then no
+    /// certificate or key may be given.
+    #[serde(default = "default_tls")]
+    pub tls: bool,
+    /// PEM certificate chain served to clients. Required unless `tls` is `false`.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for the certificate. Required unless `tls` is
+    /// `false`.
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
     /// Networks of proxies in front of cosmogate (load balancers, ingress) whose
     /// `X-Forwarded-For` is recorded in the audit record. Default: none, so the header is
     /// ignored and only the socket peer is recorded.
     #[serde(default)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+fn default_tls() -> bool {
+    true
+}
+
+impl ListenConfig {
+    /// The URL advertised in account documents, with its trailing slash: `public_url` when
+    /// set, otherwise the bound address with the listener's scheme.
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.to_string(),
+            None if self.tls => format!("https://{bound}/"),
+            None => format!("http://{bound}/"),
+        }
+    }
+
+    /// Warnings about a valid but risky listener, each as `path.field: message`.
+    pub fn warnings(&self) -> Vec<String> {
+        if self.tls {
+            return Vec::new();
+        }
+        vec![
+            "listen.tls: TLS is off, so cosmogate serves plain HTTP and access tokens cross \
+             the network in clear; put a TLS-terminating proxy on the same host or private \
+             network in front of it"
+                .to_owned(),
+        ]
+    }
+
+    /// Every problem with the listener section, each as `listen.field: message`.
+    fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Some(url) = &self.public_url {
+            match url.scheme() {
+                "https" => {}
+                // Behind a TLS-terminating ingress the public URL is usually still https;
+                // plain http is only possible when cosmogate itself serves plain HTTP.
+                "http" if !self.tls => {}
+                _ if self.tls => {
+                    problems.push("listen.public_url: must be an https URL".to_owned());
+                }
+                _ => {
+                    problems.push("listen.public_url: must be an https or http URL".to_owned());
+                }
+            }
+            if url.path() != "/" || url.query().is_some() {
+                problems.push("listen.public_url: must have no path or query".to_owned());
+            }
+        }
+        for (field, path) in [
+            ("listen.tls_cert_file", &self.tls_cert_file),
+            ("listen.tls_key_file", &self.tls_key_file),
+        ] {
+            match (self.tls, path) {
+                (true, None) => problems.push(format!(
+                    "{field}: required (set `listen.tls = false` to serve plain HTTP)"
+                )),
+                (true, Some(path)) if !path.is_file() => problems.push(format!(
+                    "{field}: {} is not a readable file",
+                    path.display()
+                )),
+                (false, Some(_)) => problems.push(format!(
+                    "{field}: must not be set when `listen.tls = false`"
+                )),
+                _ => {}
+            }
+        }
+        problems
+    }
 }
 
 /// Bounds on client input.
@@ -256,28 +336,15 @@ impl Config {
         ));
         problems.extend(self.upstream.validate("upstream"));
         problems.extend(self.telemetry.validate("telemetry"));
-        if let Some(url) = &self.listen.public_url {
-            if url.scheme() != "https" {
-                problems.push("listen.public_url: must be an https URL".to_owned());
-            }
-            if url.path() != "/" || url.query().is_some() {
-                problems.push("listen.public_url: must have no path or query".to_owned());
-            }
-        }
+        problems.extend(self.listen.validate());
         if self.limits.max_token_bytes < 1024 || self.limits.max_token_bytes > 64 * 1024 {
             problems.push("limits.max_token_bytes: must be between 1024 and 65536".to_owned());
         }
-        for (field, path) in [
-            ("listen.tls_cert_file", &self.listen.tls_cert_file),
-            ("listen.tls_key_file", &self.listen.tls_key_file),
-            ("policy.file", &self.policy.file),
-        ] {
-            if !path.is_file() {
-                problems.push(format!(
-                    "{field}: {} is not a readable file",
-                    path.display()
-                ));
-            }
+        if !self.policy.file.is_file() {
+            problems.push(format!(
+                "policy.file: {} is not a readable file",
+                self.policy.file.display()
+            ));
         }
         problems
     }
@@ -288,8 +355,12 @@ impl Config {
                 *path = base.join(&*path);
             }
         };
-        resolve(&mut self.listen.tls_cert_file);
-        resolve(&mut self.listen.tls_key_file);
+        if let Some(path) = &mut self.listen.tls_cert_file {
+            resolve(path);
+        }
+        if let Some(path) = &mut self.listen.tls_key_file {
+            resolve(path);
+        }
         resolve(&mut self.policy.file);
         if let AuditOutput::File(path) = &mut self.audit.output {
             resolve(path);

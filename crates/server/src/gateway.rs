@@ -47,7 +47,8 @@ pub struct Gateway {
     policy: Arc<LivePolicy>,
     routes: Routes,
     audit: AuditSink,
-    acceptor: TlsAcceptor,
+    /// `None` only for an explicit plain-HTTP listener (`listen.tls = false`).
+    acceptor: Option<TlsAcceptor>,
     telemetry: Arc<Telemetry>,
     credential: Credential,
 }
@@ -67,7 +68,7 @@ impl Gateway {
     pub async fn build(loaded: LoadedConfig) -> Result<Gateway, StartupError> {
         let config = loaded.config;
         let http = outbound_client()?;
-        let acceptor = tls::acceptor(&config.listen.tls_cert_file, &config.listen.tls_key_file)?;
+        let acceptor = tls::for_listener(&config.listen)?;
         let policy = Arc::new(LivePolicy::load(&config.policy.file).map_err(StartupError::Policy)?);
         let validator = Validator::new(
             config.issuers.clone(),
@@ -150,10 +151,7 @@ impl Gateway {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), StartupError> {
         let local = listener.local_addr()?;
-        let public_url = match &self.config.listen.public_url {
-            Some(url) => url.to_string(),
-            None => format!("https://{local}/"),
-        };
+        let public_url = self.config.listen.public_url_for(local);
         tracing::info!(listen.address = %local, listen.public_url = %public_url, "Listening");
         reload::spawn_watcher(Arc::clone(&self.policy));
         let shared = Arc::new(Shared {

@@ -1,14 +1,17 @@
-//! The accept loop: TLS, HTTP/1.1 or h2 by ALPN, one task per connection.
+//! The accept loop: TLS, HTTP/1.1 or h2 by ALPN, one task per connection. With
+//! `listen.tls = false` the same loop serves plain HTTP/1.1, and h2 with prior knowledge.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -34,12 +37,21 @@ const MAX_HEAD_BYTES_BACKSTOP: usize = 512 * 1024;
 /// How long open connections get to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Accepts connections until `shutdown` completes. `acceptor` is `None` only for an explicit
+/// plain-HTTP listener (`listen.tls = false`).
 pub(crate) async fn accept_loop(
     listener: TcpListener,
-    acceptor: TlsAcceptor,
+    acceptor: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    if acceptor.is_none() {
+        tracing::warn!(
+            listen.address = %listener.local_addr()?,
+            "TLS is off (listen.tls = false): serving plain HTTP; access tokens cross the \
+             network in clear unless a TLS-terminating proxy is in front"
+        );
+    }
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper's own head limits are a backstop above cosmogate's configurable ones, which answer
     // with a Cosmos-shaped 431 and an audit record.
@@ -73,6 +85,10 @@ pub(crate) async fn accept_loop(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let Some(acceptor) = acceptor else {
+                serve_connection(tcp, peer, shared, &builder, watcher).await;
+                return;
+            };
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(err)) => {
@@ -84,14 +100,7 @@ pub(crate) async fn accept_loop(
                     return;
                 }
             };
-            let service = service_fn(move |request| {
-                let shared = Arc::clone(&shared);
-                async move { Ok::<_, Infallible>(proxy::handle(shared, peer, request).await) }
-            });
-            let connection = builder.serve_connection(TokioIo::new(tls), service);
-            if let Err(err) = watcher.watch(connection.into_owned()).await {
-                tracing::debug!(client.address = %peer, error = %err, "Connection ended with an error");
-            }
+            serve_connection(tls, peer, shared, &builder, watcher).await;
         });
     }
     drop(listener);
@@ -103,4 +112,24 @@ pub(crate) async fn accept_loop(
         tracing::warn!("Connections still open after the drain timeout");
     }
     Ok(())
+}
+
+/// Serves one connection, TLS or plain, until the client or a graceful shutdown ends it.
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let shared = Arc::clone(&shared);
+        async move { Ok::<_, Infallible>(proxy::handle(shared, peer, request).await) }
+    });
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    if let Err(err) = watcher.watch(connection.into_owned()).await {
+        tracing::debug!(client.address = %peer, error = %err, "Connection ended with an error");
+    }
 }

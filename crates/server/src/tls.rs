@@ -1,4 +1,6 @@
 //! The client-facing TLS configuration.
+//!
+//! TLS is on unless the configuration says `listen.tls = false` (see [`for_listener`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,7 +10,24 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
+use crate::config::ListenConfig;
 use crate::error::StartupError;
+
+/// The acceptor for the configured listener: `Some` for TLS, `None` for plain HTTP, which
+/// only an explicit `listen.tls = false` gives. A TLS listener without a certificate or key
+/// is an error here too, although configuration validation reports it first.
+pub fn for_listener(listen: &ListenConfig) -> Result<Option<TlsAcceptor>, StartupError> {
+    if !listen.tls {
+        return Ok(None);
+    }
+    match (&listen.tls_cert_file, &listen.tls_key_file) {
+        (Some(cert), Some(key)) => acceptor(cert, key).map(Some),
+        _ => Err(StartupError::Tls(
+            "listen.tls_cert_file and listen.tls_key_file are required unless listen.tls = false"
+                .to_owned(),
+        )),
+    }
+}
 
 /// Builds an acceptor offering h2 and HTTP/1.1 through ALPN.
 pub fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, StartupError> {

@@ -16,18 +16,21 @@ pub(crate) fn check(config_path: &Path) -> ExitCode {
     let mut warnings: Vec<String> = Vec::new();
 
     let (policy_path, issuers, config_fingerprint) = match Config::load(config_path) {
-        Ok(loaded) => (
-            Some(loaded.config.policy.file.clone()),
-            Some(
-                loaded
-                    .config
-                    .issuers
-                    .iter()
-                    .map(|i| i.issuer.clone())
-                    .collect::<Vec<_>>(),
-            ),
-            Some(loaded.fingerprint),
-        ),
+        Ok(loaded) => {
+            warnings.extend(loaded.config.listen.warnings());
+            (
+                Some(loaded.config.policy.file.clone()),
+                Some(
+                    loaded
+                        .config
+                        .issuers
+                        .iter()
+                        .map(|i| i.issuer.clone())
+                        .collect::<Vec<_>>(),
+                ),
+                Some(loaded.fingerprint),
+            )
+        }
         Err(StartupError::Invalid { problems: found }) => {
             problems.extend(found);
             (raw_policy_path(config_path), None, None)
