@@ -6,7 +6,7 @@ usage: plot.py RESULTS_DIR OUT_DIR [MICRO_DATA_DIR]
 Reads RESULTS_DIR/growth/{growth-tokens,growth-bodies,growth-conns}.csv and idle-*.csv (written
 by bench/lib/report.py from one run of bench/peers.sh growth), and, when present,
 MICRO_DATA_DIR/growth-rules.csv and growth-issuers.csv (criterion results, columns
-`n,ns_per_op`). Writes one PNG per curve into OUT_DIR; a missing input skips its plot.
+`n,ns_per_op`, optionally `case`, one curve per case). Writes one PNG per curve into OUT_DIR; a missing input skips its plot.
 """
 import csv
 import os
@@ -130,10 +130,19 @@ def main():
                 print(f"no {name}.csv in {micro}: skipped")
                 continue
             fig, ax = plt.subplots(figsize=(7, 4))
-            x = [num(r["n"]) for r in m]
-            ax.plot(x, [num(r["ns_per_op"]) / 1000 for r in m], "o-")
+            # One line per `case` column value (a file without it is one curve).
+            cases = {}
+            for r in m:
+                cases.setdefault(r.get("case") or "all", []).append(r)
+            for case, points in sorted(cases.items()):
+                points.sort(key=lambda r: num(r["n"]))
+                x = [num(r["n"]) for r in points]
+                ax.plot(x, [num(r["ns_per_op"]) / 1000 for r in points], "o-", label=case)
             ax.set_xscale("log")
-            ax.set_ylim(bottom=0)
+            # Log scale: the curves span three orders of magnitude.
+            ax.set_yscale("log")
+            if len(cases) > 1:
+                ax.legend(fontsize=7)
             ax.set_xlabel(xlabel)
             ax.set_ylabel("µs per operation (criterion)")
             ax.set_title(f"Cost vs {xlabel} (bench/micro)")
