@@ -111,13 +111,14 @@ async fn gateway_for(endpoint: &str) -> Stack {
     stack
 }
 
-async fn read(stack: &Stack, item: &str) -> (u16, HeaderMap, Value) {
+/// The writer reads `item` through cosmogate; the response as soon as its headers arrive.
+async fn get_item(stack: &Stack, item: &str) -> reqwest::Response {
     let token = stack
         .idp
         .token("app-writer", "writer-secret")
         .await
         .expect("token");
-    let response = stack
+    stack
         .https_client()
         .expect("client")
         .get(format!(
@@ -128,7 +129,11 @@ async fn read(stack: &Stack, item: &str) -> (u16, HeaderMap, Value) {
         .header("x-ms-documentdb-partitionkey", "[\"t1\"]")
         .send()
         .await
-        .expect("a response");
+        .expect("a response")
+}
+
+async fn read(stack: &Stack, item: &str) -> (u16, HeaderMap, Value) {
+    let response = get_item(stack, item).await;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = response.json().await.unwrap_or(Value::Null);
@@ -214,24 +219,8 @@ async fn a_response_body_that_stalls_after_its_headers_is_cut_off() {
     let hits = Arc::new(AtomicUsize::new(0));
     let endpoint = start_upstream(Arc::clone(&hits)).await;
     let stack = gateway_for(&endpoint).await;
-    let token = stack
-        .idp
-        .token("app-writer", "writer-secret")
-        .await
-        .expect("token");
-    let response = stack
-        .https_client()
-        .expect("client")
-        .get(format!(
-            "{}dbs/shop/colls/orders/docs/stall-body",
-            stack.gateway_url
-        ))
-        .header("authorization", format!("type=aad&ver=1.0&sig={token}"))
-        .header("x-ms-documentdb-partitionkey", "[\"t1\"]")
-        .send()
-        .await
-        .expect("the headers arrive");
-    assert_eq!(response.status(), 200);
+    let response = get_item(&stack, "stall-body").await;
+    assert_eq!(response.status(), 200, "the headers arrive");
     let body = tokio::time::timeout(Duration::from_secs(20), response.bytes())
         .await
         .expect("cosmogate ends the body rather than holding it open");
