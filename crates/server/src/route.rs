@@ -71,6 +71,13 @@ impl Routes {
     /// The route for a request: the region whose public host the request names, else the
     /// account endpoint. HTTP/2 requests name their host in the URI, HTTP/1.1 in `Host`.
     pub fn pick(&self, uri: &Uri, headers: &HeaderMap) -> Route<'_> {
+        let account = Route {
+            forwarder: &self.default,
+            region: None,
+        };
+        if self.regions.is_empty() {
+            return account;
+        }
         let named = uri
             .authority()
             .map(|authority| authority.as_str())
@@ -80,20 +87,17 @@ impl Routes {
                     .and_then(|value| value.to_str().ok())
             });
         let region = named.and_then(|host| {
-            let host = host.to_ascii_lowercase();
-            self.regions
-                .iter()
-                .find(|region| region.host == host || region.host_with_port == host)
+            self.regions.iter().find(|region| {
+                region.host.eq_ignore_ascii_case(host)
+                    || region.host_with_port.eq_ignore_ascii_case(host)
+            })
         });
         match region {
             Some(region) => Route {
                 forwarder: &region.forwarder,
                 region: Some(&region.name),
             },
-            None => Route {
-                forwarder: &self.default,
-                region: None,
-            },
+            None => account,
         }
     }
 

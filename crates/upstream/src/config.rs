@@ -260,7 +260,9 @@ fn check_endpoint(url: &Url, path: &str, problems: &mut Vec<String>) {
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
+/// Whether the URL's host is a loopback address or `localhost`: the only hosts plain `http`
+/// is allowed to.
+pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),

@@ -64,10 +64,7 @@ impl Forwarder {
         if !problems.is_empty() {
             return Err(UpstreamError::Config(problems.join("; ")));
         }
-        let (scheme, authority) = origin(&cfg.endpoint)?;
-        let host = HeaderValue::from_str(authority.as_str())
-            .map_err(|_| UpstreamError::Config("endpoint host is not a header value".into()))?;
-
+        let (scheme, authority, host) = target(&cfg.endpoint)?;
         Ok(Forwarder {
             client: build_client(cfg)?,
             credential,
@@ -83,9 +80,7 @@ impl Forwarder {
     /// A forwarder to another endpoint of the same account (a regional one of
     /// `upstream.regions`), sharing this one's connection pool, credential and timeouts.
     pub fn with_endpoint(&self, endpoint: &Url) -> Result<Forwarder, UpstreamError> {
-        let (scheme, authority) = origin(endpoint)?;
-        let host = HeaderValue::from_str(authority.as_str())
-            .map_err(|_| UpstreamError::Config("endpoint host is not a header value".into()))?;
+        let (scheme, authority, host) = target(endpoint)?;
         Ok(Forwarder {
             client: self.client.clone(),
             credential: self.credential.clone(),
@@ -203,6 +198,14 @@ fn build_client(
         secs => builder.pool_idle_timeout(Duration::from_secs(secs)),
     };
     Ok(builder.build(connector))
+}
+
+/// The scheme, authority and `Host` value requests to `endpoint` are sent with.
+fn target(endpoint: &Url) -> Result<(Scheme, Authority, HeaderValue), UpstreamError> {
+    let (scheme, authority) = origin(endpoint)?;
+    let host = HeaderValue::from_str(authority.as_str())
+        .map_err(|_| UpstreamError::Config("endpoint host is not a header value".into()))?;
+    Ok((scheme, authority, host))
 }
 
 /// The scheme and `host[:port]` of the endpoint; the port only when it is not the default.

@@ -34,12 +34,16 @@ impl fmt::Display for BodyStalled {
 
 impl std::error::Error for BodyStalled {}
 
-/// A body that fails when no frame arrives within `limit` of the previous one (or of the
-/// first poll).
+/// A body that fails when it keeps its reader waiting longer than `limit` for one frame.
+///
+/// The timer is armed only when the inner body has nothing ready, so a body whose frames are
+/// already buffered costs no timer work; it is allocated once, on the first wait.
 pub struct IdleTimeout<B> {
     inner: B,
     limit: Duration,
-    deadline: Pin<Box<Sleep>>,
+    deadline: Option<Pin<Box<Sleep>>>,
+    /// Whether `deadline` counts the current wait (reset when a frame arrives).
+    armed: bool,
     done: bool,
 }
 
@@ -52,12 +56,13 @@ impl<B> fmt::Debug for IdleTimeout<B> {
 }
 
 impl<B> IdleTimeout<B> {
-    /// Wraps `inner`; the clock starts now. Must be created inside a Tokio runtime.
+    /// Wraps `inner`. Must be polled inside a Tokio runtime.
     pub fn new(inner: B, limit: Duration) -> Self {
         IdleTimeout {
             inner,
             limit,
-            deadline: Box::pin(tokio::time::sleep(limit)),
+            deadline: None,
+            armed: false,
             done: false,
         }
     }
@@ -81,8 +86,7 @@ where
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                let next = Instant::now() + this.limit;
-                this.deadline.as_mut().reset(next);
+                this.armed = false;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(err))) => {
@@ -93,17 +97,29 @@ where
                 this.done = true;
                 Poll::Ready(None)
             }
-            Poll::Pending => match this.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    this.done = true;
-                    tracing::warn!(
-                        limit_seconds = this.limit.as_secs(),
-                        "Upstream response body stalled, cut off"
-                    );
-                    Poll::Ready(Some(Err(Box::new(BodyStalled { limit: this.limit }))))
+            Poll::Pending => {
+                if !this.armed {
+                    let until = Instant::now() + this.limit;
+                    match &mut this.deadline {
+                        Some(deadline) => deadline.as_mut().reset(until),
+                        None => this.deadline = Some(Box::pin(tokio::time::sleep_until(until))),
+                    }
+                    this.armed = true;
                 }
-                Poll::Pending => Poll::Pending,
-            },
+                let stalled = this
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready());
+                if !stalled {
+                    return Poll::Pending;
+                }
+                this.done = true;
+                tracing::warn!(
+                    limit_seconds = this.limit.as_secs(),
+                    "Upstream response body stalled, cut off"
+                );
+                Poll::Ready(Some(Err(Box::new(BodyStalled { limit: this.limit }))))
+            }
         }
     }
 

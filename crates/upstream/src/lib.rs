@@ -52,6 +52,7 @@ mod token_source;
 
 pub use config::{
     CredentialConfig, ManagedIdentityConfig, MiSource, RegionConfig, UpstreamConfig, authority_key,
+    is_loopback,
 };
 pub use credential::{Credential, CredentialStatus};
 pub use denial::{DENIAL_BODY_LIMIT, classify_upstream_denial, screen_upstream_denial};

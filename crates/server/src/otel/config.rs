@@ -104,7 +104,10 @@ impl OtlpConfig {
         if endpoint.query().is_some() || endpoint.fragment().is_some() {
             problem("endpoint", "must have no query or fragment");
         }
-        if self.headers_env.is_some() && endpoint.scheme() == "http" && !is_loopback(endpoint) {
+        if self.headers_env.is_some()
+            && endpoint.scheme() == "http"
+            && !cosmogate_upstream::is_loopback(endpoint)
+        {
             problem(
                 "headers_env",
                 "collector headers are sent only over https, or over http to a loopback host",
@@ -181,15 +184,6 @@ fn parse_headers(text: &str) -> Option<HashMap<String, String>> {
         headers.insert(name.to_ascii_lowercase(), value.into_owned());
     }
     Some(headers)
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
 
 #[cfg(test)]
