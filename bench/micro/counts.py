@@ -31,7 +31,6 @@ CASES = [
     "step_parse_authorization",
     "step_classify",
     "step_classify_bulk_100",
-    "step_normalize_claims",
     "step_decide",
     "step_audit_record",
 ]

@@ -22,6 +22,21 @@ pub(crate) const IS_UPSERT: &str = "x-ms-documentdb-is-upsert";
 pub(crate) const A_IM: &str = "a-im";
 pub(crate) const CONTENT_TYPE: &str = "content-type";
 
+/// Whether every byte of a header value is visible ASCII, a space or a horizontal tab: what
+/// cosmogate forwards unchanged (case C26).
+pub fn is_plain_header_value(bytes: &[u8]) -> bool {
+    all_bytes(bytes, |byte| byte == b'\t' || (b' '..=b'~').contains(&byte))
+}
+
+/// Whether `accept` holds for every byte. Headers run to kilobytes on every request (the
+/// token alone is about one), so each 32-byte chunk is tested without an early exit, which
+/// lets the compiler vectorise the loop.
+pub(crate) fn all_bytes(bytes: &[u8], accept: impl Fn(u8) -> bool + Copy) -> bool {
+    bytes
+        .chunks(32)
+        .all(|chunk| chunk.iter().fold(true, |ok, &byte| ok & accept(byte)))
+}
+
 /// A logical partition key: the JSON array of the key's component values.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PartitionKey {
@@ -135,6 +150,26 @@ mod tests {
             headers.append(*name, value);
         }
         headers
+    }
+
+    #[test]
+    fn plain_header_values_are_visible_ascii_space_or_tab_at_any_position() {
+        assert!(is_plain_header_value(b""));
+        assert!(is_plain_header_value(b"type=aad&ver=1.0&sig=a.b.c"));
+        assert!(is_plain_header_value(b"a\tb c~"));
+        // A bad byte is found wherever it sits, in the first chunk, the last or between.
+        for len in [1, 31, 32, 33, 64, 1000] {
+            for at in [0, len / 2, len - 1] {
+                for bad in [0x00, 0x0a, 0x0d, 0x1f, 0x7f, 0x80, 0xff] {
+                    let mut value = vec![b'x'; len];
+                    value[at] = bad;
+                    assert!(
+                        !is_plain_header_value(&value),
+                        "len {len} at {at} byte {bad:#x}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub use auth::{ClientToken, TokenScheme, parse_authorization};
 pub use batch::{BatchOperation, classify_batch_body};
 pub use classify::{Operation, OperationKind, RequestHead, classify};
 pub use error::{ErrorClass, ProtocolError};
-pub use headers::PartitionKey;
+pub use headers::{PartitionKey, is_plain_header_value};
 pub use intent::canonicalize_intent;
 pub use master_key::MasterKey;
 pub use path::{ResourcePath, parse_path};

@@ -167,6 +167,11 @@ pub struct LimitsConfig {
     /// Most headers accepted in one request; more get 431. Default 100.
     #[serde(default = "default_max_header_count")]
     pub max_header_count: usize,
+    /// Most verified tokens remembered, so a repeated token skips its signature check until it
+    /// expires. Each entry holds the token's claims twice (as sent and normalised) and costs
+    /// about 4 to 8 KiB. Default 10000; 0 turns the cache off.
+    #[serde(default = "default_token_cache_entries")]
+    pub token_cache_entries: u64,
 }
 
 impl Default for LimitsConfig {
@@ -177,6 +182,7 @@ impl Default for LimitsConfig {
             max_account_document_bytes: default_max_account_document_bytes(),
             max_header_bytes: default_max_header_bytes(),
             max_header_count: default_max_header_count(),
+            token_cache_entries: default_token_cache_entries(),
         }
     }
 }
@@ -199,6 +205,16 @@ fn default_max_header_bytes() -> usize {
 
 fn default_max_header_count() -> usize {
     100
+}
+
+/// The highest `limits.max_header_count`.
+const MAX_HEADER_COUNT: usize = 1000;
+
+/// The highest `limits.token_cache_entries`: some tens of GiB of cached claims.
+const MAX_TOKEN_CACHE_ENTRIES: u64 = 10_000_000;
+
+fn default_token_cache_entries() -> u64 {
+    cosmogate_validator::DEFAULT_TOKEN_CACHE_ENTRIES
 }
 
 /// Where the policy lives.
@@ -339,6 +355,16 @@ impl Config {
         problems.extend(self.listen.validate());
         if self.limits.max_token_bytes < 1024 || self.limits.max_token_bytes > 64 * 1024 {
             problems.push("limits.max_token_bytes: must be between 1024 and 65536".to_owned());
+        }
+        if !(1..=MAX_HEADER_COUNT).contains(&self.limits.max_header_count) {
+            problems.push(format!(
+                "limits.max_header_count: must be between 1 and {MAX_HEADER_COUNT}"
+            ));
+        }
+        if self.limits.token_cache_entries > MAX_TOKEN_CACHE_ENTRIES {
+            problems.push(format!(
+                "limits.token_cache_entries: must be at most {MAX_TOKEN_CACHE_ENTRIES}"
+            ));
         }
         if !self.policy.file.is_file() {
             problems.push(format!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cosmogate_upstream::{Credential, Forwarder};
 
-use cosmogate_validator::Validator;
+use cosmogate_validator::{Validator, ValidatorOptions};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -70,13 +70,14 @@ impl Gateway {
         let http = outbound_client()?;
         let acceptor = tls::for_listener(&config.listen)?;
         let policy = Arc::new(LivePolicy::load(&config.policy.file).map_err(StartupError::Policy)?);
-        let validator = Validator::new(
-            config.issuers.clone(),
-            config.limits.max_token_bytes,
-            http.clone(),
-        )
-        .await
-        .map_err(StartupError::Validator)?;
+        let options = ValidatorOptions {
+            max_token_bytes: config.limits.max_token_bytes,
+            token_cache_entries: config.limits.token_cache_entries,
+            ..ValidatorOptions::default()
+        };
+        let validator = Validator::with_options(config.issuers.clone(), http.clone(), options)
+            .await
+            .map_err(StartupError::Validator)?;
         let credential = Credential::new(&config.upstream.credential, http)
             .await
             .map_err(StartupError::Upstream)?;
@@ -172,7 +173,15 @@ impl Gateway {
             tracing::info!(admin.address = %admin.local_addr()?, "Admin listener");
             admin::spawn(admin, Arc::clone(&shared));
         }
-        serve::accept_loop(listener, self.acceptor, shared, shutdown).await?;
+        serve::accept_loop(listener, self.acceptor, Arc::clone(&shared), shutdown).await?;
+        // Every record of a drained request is on its way; wait until it is written.
+        let audit = shared.audit.clone();
+        if tokio::task::spawn_blocking(move || audit.flush())
+            .await
+            .is_err()
+        {
+            tracing::error!("Audit flush did not finish");
+        }
         self.telemetry.shutdown().await;
         Ok(())
     }

@@ -157,7 +157,10 @@ async fn process(
     forward(shared, record, &operation, Request::from_parts(parts, body)).await
 }
 
-async fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Principal, GatewayError> {
+async fn authenticate(
+    shared: &Shared,
+    headers: &HeaderMap,
+) -> Result<Arc<Principal>, GatewayError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(GatewayError::Unauthenticated {
@@ -241,10 +244,9 @@ fn authorize(
 ) -> Result<(), GatewayError> {
     // Claims providers shape differently (`scp` as a string or an array, nested role lists)
     // reach the policy in one shape.
-    let claims = principal.normalized_claims();
     let subject = Subject {
         issuer: &principal.issuer,
-        claims: &claims,
+        claims: principal.normalized_claims(),
     };
     let live = shared.policy.get();
     let decision = live.policy.decide(&subject, operation);

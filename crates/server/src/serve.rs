@@ -28,8 +28,13 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// and an access token adds a few KiB.
 const MAX_H2_HEADER_LIST: u32 = 256 * 1024;
 
-/// The most headers hyper parses in an HTTP/1.1 request.
-const MAX_HEADERS_BACKSTOP: usize = 1000;
+/// The most headers hyper parses in an HTTP/1.1 request: twice cosmogate's own limit, at least
+/// 64. Requests between the two limits get cosmogate's Cosmos-shaped 431 and an audit record;
+/// hyper refuses larger ones itself. hyper zeroes this many header slots for every request, so
+/// a fixed large backstop costs on every request.
+fn max_headers_backstop(limits: &crate::config::LimitsConfig) -> usize {
+    limits.max_header_count.saturating_mul(2).max(64)
+}
 
 /// hyper's HTTP/1.1 read buffer, which bounds the request head.
 const MAX_HEAD_BYTES_BACKSTOP: usize = 512 * 1024;
@@ -59,7 +64,7 @@ pub(crate) async fn accept_loop(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_headers(MAX_HEADERS_BACKSTOP)
+        .max_headers(max_headers_backstop(&shared.limits))
         .max_buf_size(MAX_HEAD_BYTES_BACKSTOP);
     builder
         .http2()

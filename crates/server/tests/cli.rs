@@ -105,6 +105,41 @@ fn check_reports_every_problem_with_its_path_at_once() {
 }
 
 #[test]
+fn check_bounds_the_header_count_and_the_token_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_certs(dir.path());
+    let path = dir.path().join("cosmogate.toml");
+    let base = config("http://127.0.0.1:9400", 60, &policy_file());
+    let check = |limits: &str| {
+        std::fs::write(&path, format!("{base}\n[limits]\n{limits}\n")).expect("write");
+        let output = cosmogate()
+            .arg("check")
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .expect("run");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, stderr) = check("max_header_count = 1000\ntoken_cache_entries = 0");
+    assert!(
+        ok,
+        "the largest header count and a disabled cache are valid: {stderr}"
+    );
+    let (ok, stderr) = check("max_header_count = 0\ntoken_cache_entries = 10000001");
+    assert!(!ok);
+    assert!(stderr.contains("limits.max_header_count"), "{stderr}");
+    assert!(stderr.contains("limits.token_cache_entries"), "{stderr}");
+    let (ok, stderr) = check("max_header_count = 1001");
+    assert!(
+        !ok && stderr.contains("limits.max_header_count"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_names_an_unknown_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_certs(dir.path());

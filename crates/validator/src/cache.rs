@@ -24,7 +24,7 @@ pub(crate) type TokenHash = [u8; 32];
 /// What is remembered about a verified token.
 #[derive(Debug)]
 pub(crate) struct Verified {
-    pub(crate) principal: Principal,
+    pub(crate) principal: Arc<Principal>,
     /// Index of the issuer entry in the validator.
     pub(crate) issuer: usize,
     /// Thumbprint of the key that verified the signature.
@@ -37,7 +37,7 @@ pub(crate) struct Verified {
 }
 
 impl Verified {
-    pub(crate) fn new(principal: Principal, issuer: usize, key: [u8; 32], now: i64) -> Self {
+    pub(crate) fn new(principal: Arc<Principal>, issuer: usize, key: [u8; 32], now: i64) -> Self {
         let expires_at = principal.expires_at;
         let left = u64::try_from(expires_at.saturating_sub(now)).unwrap_or(0);
         Verified {
@@ -138,15 +138,15 @@ mod tests {
     use serde_json::Map;
 
     fn verified(issuer: usize, key: u8, expires_at: i64) -> Verified {
-        let principal = Principal {
-            issuer: "https://idp.test".into(),
-            subject: "u".into(),
-            claims: Map::new(),
+        let principal = Principal::new(
+            "https://idp.test".into(),
+            "u".into(),
+            Map::new(),
             expires_at,
-            token_fingerprint: String::new(),
-            key_id: None,
-        };
-        Verified::new(principal, issuer, [key; 32], 1_000)
+            String::new(),
+            None,
+        );
+        Verified::new(Arc::new(principal), issuer, [key; 32], 1_000)
     }
 
     fn hash(n: u32) -> TokenHash {

@@ -21,18 +21,43 @@ pub struct Principal {
     pub token_fingerprint: String,
     /// The header `kid`, when the token had one.
     pub key_id: Option<String>,
+    /// [`claims`](Principal::claims) normalised once, when the token is verified: a cached
+    /// token serves every request from the same copy.
+    #[serde(skip)]
+    normalized: Map<String, Value>,
 }
 
 impl Principal {
+    /// A principal with its normalised claims worked out.
+    pub(crate) fn new(
+        issuer: String,
+        subject: String,
+        claims: Map<String, Value>,
+        expires_at: i64,
+        token_fingerprint: String,
+        key_id: Option<String>,
+    ) -> Principal {
+        let normalized = normalize::normalized(&claims);
+        Principal {
+            issuer,
+            subject,
+            claims,
+            expires_at,
+            token_fingerprint,
+            key_id,
+            normalized,
+        }
+    }
+
     /// The claims with provider differences smoothed out, for the policy: `scp` and `scope` as
     /// arrays (a space-separated string is split), `roles`, `groups`, `realm_access.roles` and
     /// `resource_access.<client>.roles` as arrays (a lone string becomes one member); a list
     /// claim of another JSON type is left out. Every other claim is as sent. [`claims`] stays
-    /// the raw payload.
+    /// the raw payload. Worked out once per verified token.
     ///
     /// [`claims`]: Principal::claims
-    pub fn normalized_claims(&self) -> Map<String, Value> {
-        normalize::normalized(&self.claims)
+    pub fn normalized_claims(&self) -> &Map<String, Value> {
+        &self.normalized
     }
 
     /// The raw claim at a dotted path such as `realm_access.roles` or
@@ -107,17 +132,18 @@ mod tests {
     use serde_json::json;
 
     fn principal(claims: Value) -> Principal {
-        Principal {
-            issuer: "https://idp.test".into(),
-            subject: "u".into(),
-            claims: claims
-                .as_object()
-                .cloned()
-                .expect("test claims are an object"),
-            expires_at: 0,
-            token_fingerprint: String::new(),
-            key_id: None,
-        }
+        let claims = claims
+            .as_object()
+            .cloned()
+            .expect("test claims are an object");
+        Principal::new(
+            "https://idp.test".into(),
+            "u".into(),
+            claims,
+            0,
+            String::new(),
+            None,
+        )
     }
 
     #[test]

@@ -135,8 +135,9 @@ impl Validator {
         Ok(Validator { inner })
     }
 
-    /// Validates `token` (the bare compact JWS) and returns who presented it.
-    pub async fn validate(&self, token: &str) -> Result<Principal, TokenError> {
+    /// Validates `token` (the bare compact JWS) and returns who presented it. A token seen
+    /// before returns the same shared principal.
+    pub async fn validate(&self, token: &str) -> Result<Arc<Principal>, TokenError> {
         let result = self.check(token).await;
         if let Err(error) = &result {
             // Field values are only computed when the event is enabled.
@@ -146,7 +147,7 @@ impl Validator {
         result
     }
 
-    async fn check(&self, token: &str) -> Result<Principal, TokenError> {
+    async fn check(&self, token: &str) -> Result<Arc<Principal>, TokenError> {
         let max = self.inner.max_token_bytes;
         if token.len() > max {
             return Err(TokenError::TooLarge {
@@ -164,7 +165,7 @@ impl Validator {
         if !self.inner.cache.is_enabled() {
             return Ok(verified.principal);
         }
-        let principal = verified.principal.clone();
+        let principal = Arc::clone(&verified.principal);
         self.inner.cache.insert(hash, verified).await;
         Ok(principal)
     }
@@ -172,7 +173,7 @@ impl Validator {
     /// The principal of a token verified before, when its entry may still be used: the token
     /// has not reached `exp` and the key that verified it is still published. Keys past their
     /// maximum staleness fail the token as they would fail a new one.
-    async fn cached(&self, hash: &TokenHash) -> Result<Option<Principal>, TokenError> {
+    async fn cached(&self, hash: &TokenHash) -> Result<Option<Arc<Principal>>, TokenError> {
         let Some(entry) = self.inner.cache.get(hash).await else {
             return Ok(None);
         };
@@ -181,7 +182,7 @@ impl Validator {
             self.inner.cache.remove(hash).await;
             return Ok(None);
         }
-        Ok(Some(entry.principal.clone()))
+        Ok(Some(Arc::clone(&entry.principal)))
     }
 
     /// Full validation: structure, header, claim types, issuer, signature, claim values and
@@ -208,15 +209,20 @@ impl Validator {
         claims::check_required(&parts.payload, &issuer.config)?;
 
         let Claims { iss, sub, exp, .. } = claims;
-        let principal = Principal {
-            issuer: iss,
-            subject: sub,
-            claims: parts.payload,
-            expires_at: exp,
-            token_fingerprint: hex::encode(&hash[..8]),
-            key_id: header.kid,
-        };
-        Ok(Verified::new(principal, index, key.thumbprint, now))
+        let principal = Principal::new(
+            iss,
+            sub,
+            parts.payload,
+            exp,
+            hex::encode(&hash[..8]),
+            header.kid,
+        );
+        Ok(Verified::new(
+            Arc::new(principal),
+            index,
+            key.thumbprint,
+            now,
+        ))
     }
 
     /// The entry that accepts the token's `iss`; for a multi-tenant entry, also the tenant,

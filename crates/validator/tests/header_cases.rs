@@ -19,7 +19,7 @@ async fn baseline_token_is_accepted_and_described() {
     assert_eq!(principal.token_fingerprint.len(), 16);
     let printed = format!(
         "{principal:?} {}",
-        serde_json::to_string(&principal).expect("json")
+        serde_json::to_string(&*principal).expect("json")
     );
     assert!(!printed.contains(&token));
 }

@@ -176,7 +176,7 @@ async fn entra_v1_and_v2_issuers_of_one_tenant_are_matched_exactly() {
 
 // Claim normalisation -------------------------------------------------------------------------
 
-async fn principal_with(claims: Value) -> cosmogate_validator::Principal {
+async fn principal_with(claims: Value) -> std::sync::Arc<cosmogate_validator::Principal> {
     let rig = rig().await;
     let mut payload = t0_payload();
     for (name, value) in claims.as_object().expect("object") {

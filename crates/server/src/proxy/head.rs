@@ -74,11 +74,7 @@ pub(super) fn check_headers(
     let mut total = 0usize;
     for (name, value) in headers {
         total += name.as_str().len() + value.len();
-        let visible = value
-            .as_bytes()
-            .iter()
-            .all(|&byte| byte == b'\t' || (0x20..0x7f).contains(&byte));
-        if !visible {
+        if !cosmogate_protocol::is_plain_header_value(value.as_bytes()) {
             return Err(GatewayError::BadRequest {
                 reason: "invalid_header_encoding",
             });

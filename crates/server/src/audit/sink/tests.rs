@@ -1,0 +1,171 @@
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use super::*;
+
+/// An output that keeps what it is given, or fails every write.
+#[derive(Clone, Default)]
+struct Memory {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    failing: bool,
+}
+
+impl Write for Memory {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.failing {
+            return Err(io::Error::other("disk gone"));
+        }
+        self.bytes.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Memory {
+    fn lines(&self) -> Vec<serde_json::Value> {
+        let bytes = self.bytes.lock().unwrap();
+        std::str::from_utf8(&bytes)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
+fn record(n: usize) -> AuditRecord {
+    AuditRecord {
+        schema: crate::audit::SCHEMA,
+        time: "2026-12-03T10:00:00.000Z".to_owned(),
+        request_id: format!("request-{n}"),
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".to_owned(),
+        activity_id: "9a2f3c46-1d4e-4b5f-8a7c-2b1e0d9c8f7a".to_owned(),
+        client_address: "127.0.0.1:5000".to_owned(),
+        forwarded_for: None,
+        user_agent: None,
+        principal: None,
+        method: "GET".to_owned(),
+        path: "/dbs/db/colls/c/docs/1".to_owned(),
+        operation: Some("read_item"),
+        actions: Vec::new(),
+        database: Some("db".to_owned()),
+        container: Some("c".to_owned()),
+        item_id: None,
+        partition_key: None,
+        decision: "allow",
+        reason: "allowed",
+        rule: None,
+        policy_version: None,
+        roles: Vec::new(),
+        shadow: Vec::new(),
+        status: 200,
+        substatus: None,
+        request_charge: None,
+        bytes_in: 0,
+        bytes_out: 0,
+        upstream_status: Some(200),
+        upstream_latency_ms: None,
+        upstream_region: None,
+        completed: true,
+        latency_ms: 1.0,
+    }
+}
+
+#[test]
+fn flush_writes_every_record_queued_before_it_in_order() {
+    let output = Memory::default();
+    let sink = AuditSink::start(Box::new(output.clone()), MAX_PENDING_BYTES).unwrap();
+    for n in 0..1_000 {
+        sink.record(&record(n));
+    }
+    sink.flush();
+    let ids: Vec<String> = output
+        .lines()
+        .iter()
+        .map(|line| line["request_id"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..1_000).map(|n| format!("request-{n}")).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(sink.dropped(), 0);
+}
+
+#[test]
+fn records_from_many_threads_arrive_whole_and_once() {
+    let output = Memory::default();
+    let sink = AuditSink::start(Box::new(output.clone()), MAX_PENDING_BYTES).unwrap();
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            let sink = sink.clone();
+            scope.spawn(move || {
+                for n in 0..500 {
+                    sink.record(&record(thread * 1_000 + n));
+                }
+            });
+        }
+    });
+    sink.flush();
+    let mut ids: Vec<String> = output
+        .lines()
+        .iter()
+        .map(|line| line["request_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    let mut expected: Vec<String> = (0..4)
+        .flat_map(|thread| (0..500).map(move |n| format!("request-{}", thread * 1_000 + n)))
+        .collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
+#[test]
+fn dropping_the_last_sink_writes_what_is_queued() {
+    let output = Memory::default();
+    let sink = AuditSink::start(Box::new(output.clone()), MAX_PENDING_BYTES).unwrap();
+    let clone = sink.clone();
+    for n in 0..10 {
+        sink.record(&record(n));
+    }
+    drop(sink);
+    clone.record(&record(10));
+    drop(clone);
+    assert_eq!(output.lines().len(), 11);
+}
+
+#[test]
+fn a_record_that_does_not_fit_is_dropped_and_counted() {
+    let output = Memory::default();
+    let one = serde_json::to_vec(&record(0)).unwrap().len() + 1;
+    let sink = AuditSink::start(Box::new(output.clone()), one).unwrap();
+    sink.record(&record(0));
+    sink.flush();
+    // Room for one line: the first fits; a longer one never can.
+    let mut long = record(1);
+    long.path.push_str("/more");
+    sink.record(&long);
+    sink.flush();
+    assert_eq!(output.lines().len(), 1);
+    assert_eq!(sink.dropped(), 1);
+}
+
+#[test]
+fn a_failing_output_counts_its_records_as_dropped() {
+    let output = Memory {
+        failing: true,
+        ..Memory::default()
+    };
+    let sink = AuditSink::start(Box::new(output), MAX_PENDING_BYTES).unwrap();
+    for n in 0..5 {
+        sink.record(&record(n));
+    }
+    sink.flush();
+    assert_eq!(sink.dropped(), 5);
+}
+
+#[test]
+fn flush_with_nothing_queued_returns_at_once() {
+    let sink = AuditSink::start(Box::new(Memory::default()), MAX_PENDING_BYTES).unwrap();
+    sink.flush();
+    assert_eq!(sink.dropped(), 0);
+}
