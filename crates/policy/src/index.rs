@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use crate::claims::{self, ClaimPath, Condition};
-use crate::glob::Glob;
 use crate::scope::{Name, Scope, Target};
 
 /// Rule numbers by the scopes they apply to.
@@ -21,17 +20,59 @@ pub(crate) struct ScopeIndex {
     databases: HashMap<String, Vec<u32>>,
     containers: HashMap<String, HashMap<String, Vec<u32>>>,
     /// Container patterns inside an exactly named database.
-    container_patterns: HashMap<String, Prefixes>,
+    container_patterns: HashMap<String, Patterns>,
     /// Scopes whose database name is a pattern (with or without a container part).
-    database_patterns: Prefixes,
+    database_patterns: Patterns,
 }
 
-/// Pattern scopes filed by literal prefix.
-#[derive(Debug, Clone, Default)]
-struct Prefixes {
+/// Pattern scopes filed by literal prefix, each with its rule.
+type Patterns = PrefixMap<(Scope, u32)>;
+
+/// Items filed under literal prefixes. [`PrefixMap::each_prefix_of`] finds every prefix a text
+/// starts with by probing the text's prefixes at the lengths in use: one hash lookup per
+/// distinct prefix length no longer than the text, whatever the number of items.
+#[derive(Debug, Clone)]
+struct PrefixMap<T> {
     /// Distinct prefix lengths in bytes, ascending.
     lengths: Vec<usize>,
-    by_prefix: HashMap<String, Vec<(Scope, u32)>>,
+    by_prefix: HashMap<String, Vec<T>>,
+}
+
+impl<T> Default for PrefixMap<T> {
+    fn default() -> Self {
+        PrefixMap {
+            lengths: Vec::new(),
+            by_prefix: HashMap::new(),
+        }
+    }
+}
+
+impl<T> PrefixMap<T> {
+    fn insert(&mut self, prefix: &str, item: T) {
+        if let Err(at) = self.lengths.binary_search(&prefix.len()) {
+            self.lengths.insert(at, prefix.len());
+        }
+        self.by_prefix
+            .entry(prefix.to_owned())
+            .or_default()
+            .push(item);
+    }
+
+    /// Calls `each` with the items of every prefix `text` starts with, shortest first.
+    fn each_prefix_of(&self, text: &str, mut each: impl FnMut(&[T])) {
+        for &len in &self.lengths {
+            let Some(prefix) = text.get(..len) else {
+                // Past the text's end (or inside a character): no longer prefix exists.
+                if len > text.len() {
+                    break;
+                }
+                continue;
+            };
+            if let Some(items) = self.by_prefix.get(prefix) {
+                each(items);
+            }
+        }
+    }
 }
 
 impl ScopeIndex {
@@ -58,12 +99,14 @@ impl ScopeIndex {
                 .container_patterns
                 .entry(db.clone())
                 .or_default()
-                .insert(glob, scope, rule),
+                .insert(glob.literal_prefix(), (scope.clone(), rule)),
             Scope::Database(Name::Pattern(glob))
             | Scope::Container {
                 database: Name::Pattern(glob),
                 ..
-            } => self.database_patterns.insert(glob, scope, rule),
+            } => self
+                .database_patterns
+                .insert(glob.literal_prefix(), (scope.clone(), rule)),
         }
     }
 
@@ -74,7 +117,7 @@ impl ScopeIndex {
             Target::Account => {}
             Target::Database(db) => {
                 extend(out, self.databases.get(db));
-                self.database_patterns.lookup(db, target, out);
+                covering(&self.database_patterns, db, target, out);
             }
             Target::Container {
                 database,
@@ -84,9 +127,9 @@ impl ScopeIndex {
                 let exact = self.containers.get(database).and_then(|c| c.get(container));
                 extend(out, exact);
                 if let Some(patterns) = self.container_patterns.get(database) {
-                    patterns.lookup(container, target, out);
+                    covering(patterns, container, target, out);
                 }
-                self.database_patterns.lookup(database, target, out);
+                covering(&self.database_patterns, database, target, out);
             }
         }
         out.sort_unstable();
@@ -100,37 +143,15 @@ fn extend(out: &mut Vec<u32>, rules: Option<&Vec<u32>>) {
     }
 }
 
-impl Prefixes {
-    fn insert(&mut self, glob: &Glob, scope: &Scope, rule: u32) {
-        let prefix = glob.literal_prefix();
-        if let Err(at) = self.lengths.binary_search(&prefix.len()) {
-            self.lengths.insert(at, prefix.len());
-        }
-        self.by_prefix
-            .entry(prefix.to_owned())
-            .or_default()
-            .push((scope.clone(), rule));
-    }
-
-    fn lookup(&self, name: &str, target: Target<'_>, out: &mut Vec<u32>) {
-        for &len in &self.lengths {
-            let Some(prefix) = name.get(..len) else {
-                // Past the name's end (or inside a character): no longer prefix exists.
-                if len > name.len() {
-                    break;
-                }
-                continue;
-            };
-            let Some(candidates) = self.by_prefix.get(prefix) else {
-                continue;
-            };
-            for (scope, rule) in candidates {
-                if scope.covers(target) {
-                    out.push(*rule);
-                }
+/// The rules of the patterns filed under a prefix of `name` that cover `target`.
+fn covering(patterns: &Patterns, name: &str, target: Target<'_>, out: &mut Vec<u32>) {
+    patterns.each_prefix_of(name, |candidates| {
+        for (scope, rule) in candidates {
+            if scope.covers(target) {
+                out.push(*rule);
             }
         }
-    }
+    });
 }
 
 /// Binding numbers by the exact claim values that can make them match.
