@@ -1,11 +1,11 @@
 //! Indexes that keep a decision's cost independent of the number of rules: rules by scope, and
-//! bindings by the exact claim values they test.
+//! bindings by the claim values (exact, or by literal prefix) they test.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::claims::{self, ClaimPath, Condition};
+use crate::claims::{self, ClaimPath, Condition, IndexKey};
 use crate::scope::{Name, Scope, Target};
 
 /// Rule numbers by the scopes they apply to.
@@ -56,6 +56,10 @@ impl<T> PrefixMap<T> {
             .entry(prefix.to_owned())
             .or_default()
             .push(item);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lengths.is_empty()
     }
 
     /// Calls `each` with the items of every prefix `text` starts with, shortest first.
@@ -154,16 +158,30 @@ fn covering(patterns: &Patterns, name: &str, target: Target<'_>, out: &mut Vec<u
     });
 }
 
-/// Binding numbers by the exact claim values that can make them match.
+/// Binding numbers by the claim values that can make them match.
 ///
-/// A binding whose condition guarantees that some `(claim, value)` pair is present (an
-/// `equals`, `contains` or `one_of` test, directly or in `all`, or in every branch of `any`)
-/// is filed under those pairs. The others (prefix and glob tests, issuer-only conditions) are
-/// evaluated on every decision.
+/// Each binding is filed under the [index keys](Condition::index_keys) of its condition: keys
+/// a principal who satisfies the condition always has one of. An `equals`, `contains` or
+/// `one_of` test gives exact keys, filed in a hash map per claim; a `prefix` test gives its
+/// prefix and a `glob` its literal prefix (the text before its first `*`), filed in a
+/// [`PrefixMap`] per claim. A lookup probes the claim's strings, so its cost depends on the
+/// principal's claims and the distinct prefix lengths in use, not on the number of bindings.
+///
+/// Two kinds are still met on every decision. Globs that start with `*` have the empty prefix:
+/// they are candidates whenever their claim holds a string, and are then checked in full.
+/// Conditions with no key at all (issuer-only, or an `any` with a branch of that kind) are in
+/// `always`. Candidates are a superset of the matches: the caller checks each condition.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BindingIndex {
-    by_claim: Vec<(ClaimPath, HashMap<String, Vec<u32>>)>,
+    by_claim: Vec<(ClaimPath, ClaimKeys)>,
     always: Vec<u32>,
+}
+
+/// The bindings filed under one claim.
+#[derive(Debug, Clone, Default)]
+struct ClaimKeys {
+    exact: HashMap<String, Vec<u32>>,
+    prefixes: PrefixMap<u32>,
 }
 
 impl BindingIndex {
@@ -172,35 +190,51 @@ impl BindingIndex {
             self.always.push(binding);
             return;
         };
-        for (path, value) in keys {
-            let at = match self.by_claim.iter().position(|(p, _)| p == path) {
-                Some(at) => at,
-                None => {
-                    self.by_claim.push((path.clone(), HashMap::new()));
-                    self.by_claim.len() - 1
-                }
-            };
-            self.by_claim[at]
-                .1
-                .entry(value.to_owned())
-                .or_default()
-                .push(binding);
+        for key in keys {
+            match key {
+                IndexKey::Exact(path, value) => self
+                    .claim(path)
+                    .exact
+                    .entry(value.to_owned())
+                    .or_default()
+                    .push(binding),
+                IndexKey::Prefix(path, prefix) => self.claim(path).prefixes.insert(prefix, binding),
+            }
         }
+    }
+
+    fn claim(&mut self, path: &ClaimPath) -> &mut ClaimKeys {
+        let at = match self.by_claim.iter().position(|(p, _)| p == path) {
+            Some(at) => at,
+            None => {
+                self.by_claim.push((path.clone(), ClaimKeys::default()));
+                self.by_claim.len() - 1
+            }
+        };
+        &mut self.by_claim[at].1
     }
 
     /// Bindings that may match a principal with `claims`: a superset of those that do.
     /// Ascending and without duplicates.
     pub(crate) fn candidates(&self, claims: &Map<String, Value>, out: &mut Vec<u32>) {
         out.extend_from_slice(&self.always);
-        for (path, values) in &self.by_claim {
+        for (path, keys) in &self.by_claim {
             let Some(value) = path.lookup(claims) else {
                 continue;
             };
-            claims::index_values(value, |s| {
-                if let Some(bindings) = values.get(s) {
-                    out.extend_from_slice(bindings);
-                }
-            });
+            if !keys.exact.is_empty() {
+                claims::index_values(value, |s| {
+                    if let Some(bindings) = keys.exact.get(s) {
+                        out.extend_from_slice(bindings);
+                    }
+                });
+            }
+            if !keys.prefixes.is_empty() {
+                claims::string_values(value, |s| {
+                    keys.prefixes
+                        .each_prefix_of(s, |bindings| out.extend_from_slice(bindings));
+                });
+            }
         }
         out.sort_unstable();
         out.dedup();
