@@ -239,7 +239,19 @@ impl BindingIndex {
         out.sort_unstable();
         out.dedup();
     }
+
+    /// An index that files nothing: every binding is a candidate for every principal, as a
+    /// plain scan would evaluate them. The reference the indexed decisions are tested against.
+    #[cfg(test)]
+    pub(crate) fn scanning(bindings: usize) -> BindingIndex {
+        BindingIndex {
+            by_claim: Vec::new(),
+            always: (0..bindings as u32).collect(),
+        }
+    }
 }
 
+#[cfg(test)]
+mod equivalence;
 #[cfg(test)]
 mod tests;
