@@ -1,8 +1,8 @@
 //! How the cost of one decision grows with the size of the policy: 10, 100, 1,000 and 10,000
 //! roles (each with its binding), with pattern scopes, partition-bound roles and deny rules
-//! mixed in. The bindings test exact claim values, so they are found through the binding index;
-//! the `prefix_bindings` case runs the same policy with `prefix` bindings, which the index
-//! cannot file and every decision evaluates. Run with `cargo bench -p cosmogate-policy`.
+//! mixed in. The bindings test exact claim values, so they are found through the binding index
+//! by value; the `prefix_bindings` case runs the same policy with `prefix` bindings, which the
+//! index files by their prefix. Run with `cargo bench -p cosmogate-policy`.
 
 use std::fmt::Write as _;
 use std::hint::black_box;

@@ -102,6 +102,28 @@ impl ClaimTest {
             Matcher::Prefix(_) | Matcher::Glob(_) => None,
         }
     }
+
+    /// The text every string this test matches starts with, for indexing: a prefix test's
+    /// prefix, a glob's literal prefix (empty when it starts with `*`); `None` for exact tests.
+    pub(crate) fn literal_prefix(&self) -> Option<&str> {
+        match &self.matcher {
+            Matcher::Prefix(prefix) => Some(prefix),
+            Matcher::Glob(glob) => Some(glob.literal_prefix()),
+            Matcher::Equals(_) | Matcher::Contains(_) | Matcher::OneOf(_) => None,
+        }
+    }
+
+    fn index_keys(&self, kinds: KeyKinds) -> Option<Vec<IndexKey<'_>>> {
+        if let Some(values) = self.exact_values() {
+            let keys = values.into_iter().map(|v| IndexKey::Exact(&self.path, v));
+            return Some(keys.collect());
+        }
+        if kinds == KeyKinds::ExactOnly {
+            return None;
+        }
+        let prefix = self.literal_prefix()?;
+        Some(vec![IndexKey::Prefix(&self.path, prefix)])
+    }
 }
 
 impl Matcher {
@@ -142,23 +164,32 @@ impl Condition {
             && (self.any.is_empty() || self.any.iter().any(|c| c.matches(issuer, claims)))
     }
 
-    /// `(claim, value)` pairs such that a principal satisfying this condition has at least one
-    /// of them (see [`index_values`]); `None` when no such list exists, for example for a
-    /// prefix or glob test or an issuer-only condition.
-    pub(crate) fn index_keys(&self) -> Option<Vec<(&ClaimPath, &str)>> {
-        if let Some(values) = self.test.as_ref().and_then(ClaimTest::exact_values) {
-            let path = &self.test.as_ref()?.path;
-            return Some(values.into_iter().map(|value| (path, value)).collect());
+    /// Index keys such that a principal satisfying this condition has at least one of them;
+    /// `None` when no such list exists (an issuer-only or empty condition). Exact values are
+    /// preferred: prefix keys are used only where no list of exact keys exists.
+    pub(crate) fn index_keys(&self) -> Option<Vec<IndexKey<'_>>> {
+        self.keys(KeyKinds::ExactOnly)
+            .or_else(|| self.keys(KeyKinds::ExactOrPrefix))
+    }
+
+    fn keys(&self, kinds: KeyKinds) -> Option<Vec<IndexKey<'_>>> {
+        if let Some(keys) = self.test.as_ref().and_then(|t| t.index_keys(kinds)) {
+            return Some(keys);
         }
-        if let Some(keys) = self.all.iter().find_map(Condition::index_keys) {
+        if let Some(keys) = self.all.iter().find_map(|c| c.keys(kinds)) {
             return Some(keys);
         }
         if self.any.is_empty() {
             return None;
         }
+        // Every branch must give keys, since any one of them may be the one that holds.
         let mut keys = Vec::new();
         for condition in &self.any {
-            keys.extend(condition.index_keys()?);
+            let branch = match kinds {
+                KeyKinds::ExactOnly => condition.keys(kinds),
+                KeyKinds::ExactOrPrefix => condition.index_keys(),
+            };
+            keys.extend(branch?);
         }
         Some(keys)
     }
@@ -180,6 +211,32 @@ impl Condition {
                 condition.holding_tests(issuer, claims, out);
             }
         }
+    }
+}
+
+/// A way a condition can be found in the binding index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IndexKey<'a> {
+    /// The claim has this string among its [`index_values`].
+    Exact(&'a ClaimPath, &'a str),
+    /// The claim has a string starting with this among its [`string_values`].
+    Prefix(&'a ClaimPath, &'a str),
+}
+
+/// Which index keys a condition may be filed under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKinds {
+    ExactOnly,
+    ExactOrPrefix,
+}
+
+/// The strings a `prefix` or `glob` test looks at: the string itself, or the string elements
+/// of an array.
+pub(crate) fn string_values(value: &Value, mut each: impl FnMut(&str)) {
+    match value {
+        Value::String(s) => each(s),
+        Value::Array(items) => items.iter().filter_map(Value::as_str).for_each(each),
+        _ => {}
     }
 }
 

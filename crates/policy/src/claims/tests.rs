@@ -163,11 +163,11 @@ fn an_empty_condition_matches_everyone_and_is_not_indexed() {
 }
 
 #[test]
-fn index_keys_come_from_an_exact_test_and_any_needs_every_branch_indexable() {
+fn index_keys_prefer_exact_values_and_any_needs_every_branch_indexable() {
     let exact = leaf(contains("roles", "a"));
     let keys = exact.index_keys().expect("an exact test is indexable");
-    assert_eq!(keys.len(), 1);
-    assert_eq!((keys[0].0.as_str(), keys[0].1), ("roles", "a"));
+    let roles = ClaimPath::new("roles");
+    assert_eq!(keys, [IndexKey::Exact(&roles, "a")]);
 
     let glob_first = Condition {
         all: vec![
@@ -185,7 +185,30 @@ fn index_keys_come_from_an_exact_test_and_any_needs_every_branch_indexable() {
         ],
         ..Condition::default()
     };
-    assert!(mixed_any.index_keys().is_none());
+    let g = ClaimPath::new("g");
+    let keys = mixed_any.index_keys().expect("each branch gives a key");
+    assert_eq!(
+        keys,
+        [IndexKey::Exact(&roles, "a"), IndexKey::Prefix(&g, "x")]
+    );
+
+    let leading_star = leaf(test("g", Matcher::Glob(Glob::new("*-admins"))));
+    assert_eq!(
+        leading_star.index_keys(),
+        Some(vec![IndexKey::Prefix(&g, "")])
+    );
+
+    let issuer_branch = Condition {
+        any: vec![
+            leaf(test("g", Matcher::Prefix("x".into()))),
+            Condition {
+                issuer: Some(IDP.into()),
+                ..Condition::default()
+            },
+        ],
+        ..Condition::default()
+    };
+    assert!(issuer_branch.index_keys().is_none());
 }
 
 #[test]
