@@ -84,6 +84,8 @@ pub struct StackOptions {
     /// Whether [`Stack::start`] serves an admin listener on a free loopback port
     /// ([`Stack::admin_url`]). Default false.
     pub admin: bool,
+    /// Lifetime of the managed-identity stand-in's tokens, seconds. Default 3600.
+    pub upstream_token_lifetime: u64,
 }
 
 impl StackOptions {
@@ -101,6 +103,7 @@ impl StackOptions {
             otlp_endpoint: None,
             otlp_settings: String::new(),
             admin: false,
+            upstream_token_lifetime: 3600,
         }
     }
 
@@ -198,7 +201,14 @@ impl Stack {
         .await?;
         let tokens = match options.upstream {
             UpstreamAuth::MasterKey => None,
-            _ => Some(TokenEndpoint::start(dir.path(), IDENTITY_HEADER).await?),
+            _ => Some(
+                TokenEndpoint::start_with_lifetime(
+                    dir.path(),
+                    IDENTITY_HEADER,
+                    options.upstream_token_lifetime,
+                )
+                .await?,
+            ),
         };
         let audit_path = dir.path().join("audit.jsonl");
         let config_path = dir.path().join("cosmogate.toml");

@@ -409,3 +409,51 @@ async fn every_outcome_of_a_session_leaves_exactly_one_valid_record() {
         );
     }
 }
+
+/// `/readyz` turns 503 once cosmogate's own upstream token is too close to its expiry to be
+/// served and no refresh has replaced it: from then on every forwarded request would fail.
+/// The stand-in issues 63-second tokens, served for their first 3 seconds; every refresh is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_upstream_token_after_startup() {
+    let mut options = StackOptions::new(UpstreamAuth::ManagedIdentity);
+    options.admin = true;
+    options.upstream_token_lifetime = 63;
+    let stack = Stack::start(&options)
+        .await
+        .expect("the local stack starts");
+    let tokens = stack.tokens.as_ref().expect("a token endpoint");
+    tokens
+        .fail_next(1_000, 500)
+        .await
+        .expect("scripted failures");
+    let admin = stack.admin_url.clone().expect("an admin listener");
+    let http = reqwest::Client::new();
+
+    let mut seen = Vec::new();
+    for _ in 0..60 {
+        let response = http
+            .get(format!("{admin}/readyz"))
+            .send()
+            .await
+            .expect("readyz");
+        let status = response.status().as_u16();
+        let body = response.text().await.expect("body");
+        if seen.last().map(|(last, _)| *last) != Some(status) {
+            seen.push((status, body));
+        }
+        if status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let statuses: Vec<u16> = seen.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [200, 503], "{seen:?}");
+    let (_, body) = &seen[1];
+    assert!(
+        body.contains("the upstream managed_identity token is expiring or expired"),
+        "{body}"
+    );
+    let (status, _, body) = read(&stack, "nothing").await;
+    assert_eq!(status, 503, "a request meanwhile is refused: {body}");
+}

@@ -48,6 +48,8 @@ pub struct TokenStatus {
     pub age: Duration,
     /// Time until the current token expires; zero once it has.
     pub expires_in: Duration,
+    /// Whether the current token is still served: it is not, from a minute before it expires.
+    pub usable: bool,
     /// Wall-clock time the current token was obtained: at start-up, or by the last
     /// successful refresh.
     pub obtained_at: SystemTime,
@@ -100,6 +102,7 @@ impl TokenCache {
         TokenStatus {
             age: now.saturating_duration_since(slot.obtained),
             expires_in: slot.expires_at.saturating_duration_since(now),
+            usable: now < slot.usable_until,
             obtained_at: slot.obtained_at,
             refresh_attempts: self.attempts.load(Ordering::Relaxed),
             refresh_failures: failures,
@@ -248,10 +251,12 @@ async fn refresh_loop(endpoint: impl TokenSource, cache: Arc<TokenCache>, mut de
 /// never later than that, and a little earlier by a random share (`jitter` in `0..1`).
 fn refresh_delay(token: &FetchedToken, now: Instant, jitter: f64) -> Duration {
     let remaining = token.expires_at.saturating_duration_since(now);
+    // A short-lived token is refreshed halfway through the part of its life in which it is
+    // served: it stops being used `STALE_MARGIN` before it expires.
     let latest = if remaining > EARLY_REFRESH * 2 {
         remaining - EARLY_REFRESH
     } else {
-        remaining / 2
+        remaining.saturating_sub(STALE_MARGIN) / 2
     };
     let wanted = match token.refresh_in {
         Some(refresh_in) => refresh_in,
@@ -337,9 +342,20 @@ mod tests {
     }
 
     #[test]
-    fn short_token_is_refreshed_halfway() {
+    fn short_token_is_refreshed_halfway_through_its_usable_life() {
         let now = Instant::now();
-        assert_eq!(refresh_delay(&token(now, 4 * MIN, None), now, 0.0), 2 * MIN);
+        // Served for three of its four minutes.
+        let delay = refresh_delay(&token(now, 4 * MIN, None), now, 0.0);
+        assert_eq!(delay, Duration::from_secs(90));
+        // Never later than its last usable moment, however short it is.
+        for secs in [61, 70, 90, 300, 600] {
+            let lifetime = Duration::from_secs(secs);
+            let delay = refresh_delay(&token(now, lifetime, None), now, 0.0);
+            assert!(
+                delay < lifetime - STALE_MARGIN || delay == MIN_DELAY,
+                "{secs}: {delay:?}"
+            );
+        }
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use jsonwebtoken::Algorithm;
 use jsonwebtoken::crypto::CryptoProvider;
-use jsonwebtoken::{Algorithm, Validation};
 use url::Url;
 
 use crate::cache::TokenCache;
@@ -15,7 +15,6 @@ use crate::fetch::{self, Discovery};
 use crate::header::{JoseHeader, normalize_typ};
 use crate::jwks::{self, Miss, VerifyKey};
 use crate::keystore::IssuerKeys;
-use crate::signature::jwt_validation;
 use crate::tenant;
 
 /// A `kid` longer than this is refused without a lookup or a refetch.
@@ -29,8 +28,8 @@ pub(crate) struct Issuer {
     pub(crate) config: IssuerConfig,
     /// The `iss` values this entry accepts, each with the tenant it stands for.
     pub(crate) concrete: Vec<(String, Option<String>)>,
-    /// The `jsonwebtoken` validation for each allowed algorithm, built once.
-    validations: Vec<(Algorithm, Validation)>,
+    /// The algorithms this entry accepts.
+    algorithms: Vec<Algorithm>,
     typ: Vec<String>,
     pub(crate) keys: IssuerKeys,
 }
@@ -55,15 +54,9 @@ impl Issuer {
         let jwks_uri = resolve_jwks_uri(&config, http).await?;
         let keys = IssuerKeys::load(&config, jwks_uri, http.clone(), clock, cache, index).await?;
         let concrete = tenant::concrete_issuers(&config.issuer, &config.tenants);
-        let names: Vec<String> = concrete.iter().map(|(iss, _)| iss.clone()).collect();
-        let validations = config
-            .allowed_algorithms()
-            .into_iter()
-            .map(|alg| (alg, jwt_validation(&config, alg, &names)))
-            .collect();
         Ok(Issuer {
             concrete,
-            validations,
+            algorithms: config.allowed_algorithms(),
             typ: config.typ.iter().map(|t| normalize_typ(t)).collect(),
             keys,
             config,
@@ -78,11 +71,13 @@ impl Issuer {
         }
     }
 
-    pub(crate) fn validation(&self, alg: Algorithm) -> Result<&Validation, TokenError> {
-        let found = self.validations.iter().find(|(allowed, _)| *allowed == alg);
-        found
-            .map(|(_, validation)| validation)
-            .ok_or(TokenError::UnsupportedAlgorithm)
+    /// Refuses an algorithm this entry does not accept.
+    pub(crate) fn check_algorithm(&self, alg: Algorithm) -> Result<(), TokenError> {
+        if self.algorithms.contains(&alg) {
+            Ok(())
+        } else {
+            Err(TokenError::UnsupportedAlgorithm)
+        }
     }
 
     /// The key for the token, from this issuer's key set only. An unknown `kid` causes at most

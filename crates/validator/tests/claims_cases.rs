@@ -265,3 +265,23 @@ async fn garbage_never_panics() {
         assert_ne!(rig.reason(sample).await, "ok", "{sample:?}");
     }
 }
+
+#[tokio::test]
+async fn a_signature_moved_onto_another_payload_or_altered_does_not_verify() {
+    let rig = rig().await;
+    let good = sign(&t0_header(), &t0_payload(), &key("rsa-1"));
+    assert_eq!(rig.reason(&good).await, "ok");
+    let mut payload = t0_payload();
+    payload["sub"] = json!("someone-else");
+    let other = sign(&t0_header(), &payload, &key("rsa-1"));
+    let (other_input, _) = other.rsplit_once('.').expect("three parts");
+    let (_, good_signature) = good.rsplit_once('.').expect("three parts");
+    let spliced = format!("{other_input}.{good_signature}");
+    assert_eq!(rig.reason(&spliced).await, "bad_signature");
+
+    let mut altered = good.into_bytes();
+    let at = altered.len() - 5;
+    altered[at] = if altered[at] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).expect("ascii");
+    assert_eq!(rig.reason(&altered).await, "bad_signature");
+}
