@@ -28,7 +28,8 @@
 # modified), BENCH_WORK (scratch, default /tmp/cosmogate-bench), RESULTS (default
 # bench/results/<UTC date-time>; phases of one invocation share it), DURATION (s, 10), WARMUP
 # (s, 2), CONNS (harness, "16 64"), HARNESS_PEERS (the harness's PEERS list; default all), EXTRA_CONNS ("64"), FRESH_DURATION (s, 5), GROWTH_DURATION
-# (s, 6), RATE (3000), POOL_RS256 (150000), POOL_ES256 (80000), QUIET_MAX (%, 10), QUIET_WAIT
+# (s, 6), RATE (3000), TOKEN_CACHE_ENTRIES (cosmogate's limits.token_cache_entries; default:
+# cosmogate's own), POOL_RS256 (150000), POOL_ES256 (80000), QUIET_MAX (%, 10), QUIET_WAIT
 # (s, 180), LOADGEN_CPUS (0), PROXY_CPUS (1), SKIP_BUILD=1, RUN_TAG (suffix of the peers/latency
 # folders, for repeat runs into one RESULTS: compare them with the harness's compare.py).
 #
@@ -327,6 +328,9 @@ address = "127.0.0.1:$admin"
 [log]
 level = "warn"
 EOF
+    if [[ -n ${TOKEN_CACHE_ENTRIES:-} ]]; then
+      printf '\n[limits]\ntoken_cache_entries = %s\n' "$TOKEN_CACHE_ENTRIES"
+    fi
   } >"$file"
 }
 

@@ -102,7 +102,8 @@ pub struct AuditPrincipal {
 
 /// Cuts a client-controlled string to a bounded length.
 pub fn capped(value: &str) -> String {
-    if value.chars().count() <= MAX_FIELD_CHARS {
+    // No more bytes than the limit means no more characters either: skip the count.
+    if value.len() <= MAX_FIELD_CHARS || value.chars().count() <= MAX_FIELD_CHARS {
         return value.to_owned();
     }
     let mut cut: String = value.chars().take(MAX_FIELD_CHARS).collect();

@@ -20,14 +20,14 @@ use crate::audit::AuditRecord;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    action: String,
-    decision: String,
-    status: String,
+    action: &'static str,
+    decision: &'static str,
+    status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
-    operation: String,
+    operation: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -188,14 +188,15 @@ impl Metrics {
     /// Counts one finished request, from its audit record.
     pub fn observe(&self, record: &AuditRecord) {
         let action = record.actions.first().copied().unwrap_or("none");
+        // The labels borrow static names: counting a request allocates nothing.
         self.requests
             .get_or_create(&RequestLabels {
-                action: action.to_owned(),
-                decision: record.decision.to_owned(),
-                status: record.status.to_string(),
+                action,
+                decision: record.decision,
+                status: record.status,
             })
             .inc();
-        let operation = record.operation.unwrap_or("none").to_owned();
+        let operation = record.operation.unwrap_or("none");
         self.latency
             .get_or_create(&OperationLabels { operation })
             .observe(record.latency_ms / 1000.0);

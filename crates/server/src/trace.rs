@@ -68,13 +68,15 @@ impl TraceContext {
 
     /// Replaces the request's `traceparent` with one naming cosmogate's span as the parent.
     pub fn propagate(&self, headers: &mut HeaderMap) {
-        let flags = if self.sampled { "01" } else { "00" };
-        let value = format!(
-            "00-{}-{}-{flags}",
-            hex::encode(self.trace_id),
-            hex::encode(self.span_id)
-        );
-        if let Ok(value) = HeaderValue::from_str(&value) {
+        // Written into a fixed buffer: 2 + 1 + 32 + 1 + 16 + 1 + 2 bytes.
+        let mut value = [0u8; 55];
+        value[..3].copy_from_slice(b"00-");
+        let hex_ok = hex::encode_to_slice(self.trace_id, &mut value[3..35]).is_ok()
+            && hex::encode_to_slice(self.span_id, &mut value[36..52]).is_ok();
+        value[35] = b'-';
+        value[52] = b'-';
+        value[53..].copy_from_slice(if self.sampled { b"01" } else { b"00" });
+        if let (true, Ok(value)) = (hex_ok, HeaderValue::from_bytes(&value)) {
             headers.insert(TRACEPARENT, value);
         }
     }
@@ -137,6 +139,10 @@ mod tests {
             "cosmogate is the new parent"
         );
         assert!(sent.ends_with("-01"));
+        let parsed = parse_traceparent(sent).expect("cosmogate sends a valid traceparent");
+        assert_eq!(parsed.trace_id, trace.trace_id);
+        assert_eq!(parsed.span_id, trace.span_id);
+        assert_eq!(sent.len(), 55);
     }
 
     #[test]
