@@ -150,11 +150,19 @@ async fn oversized_heads_and_non_ascii_headers_are_refused_before_the_token_is_r
     }
     assert_eq!(big.send().await.expect("response").status(), 431);
 
+    // Case C27(d): 500 small headers get cosmogate's own Cosmos-shaped 431 (and a record),
+    // not the HTTP layer's bare one.
     let mut many = http.get(&url).header("authorization", &writer);
-    for index in 0..150 {
+    for index in 0..500 {
         many = many.header(format!("x-h-{index}"), "v");
     }
-    assert_eq!(many.send().await.expect("response").status(), 431);
+    let refused = many.send().await.expect("response");
+    assert_eq!(refused.status(), 431);
+    let body: serde_json::Value = refused.json().await.expect("a JSON error body");
+    assert!(
+        body["code"].is_string() && body["message"].is_string(),
+        "{body}"
+    );
 
     let raw = http::HeaderValue::from_bytes(b"abc\x80\xe9def").expect("obs-text");
     let encoded = http

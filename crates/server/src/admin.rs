@@ -83,15 +83,15 @@ fn unready(
     if !unusable.is_empty() {
         reasons.push(format!("no usable keys for {}", unusable.join(", ")));
     }
-    if let Some(token) = &credential.token {
-        if !token.usable {
-            let failures: u64 = token.refresh_failures.iter().map(|(_, n)| n).sum();
-            reasons.push(format!(
-                "the upstream {} token is expiring or expired and not renewed ({failures} failed \
+    if let Some(token) = &credential.token
+        && !token.usable
+    {
+        let failures: u64 = token.refresh_failures.iter().map(|(_, n)| n).sum();
+        reasons.push(format!(
+            "the upstream {} token is expiring or expired and not renewed ({failures} failed \
                  refreshes)",
-                credential.kind
-            ));
-        }
+            credential.kind
+        ));
     }
     (!reasons.is_empty()).then_some(reasons)
 }

@@ -210,8 +210,8 @@ fn default_max_header_count() -> usize {
 /// The highest `limits.max_header_count`.
 const MAX_HEADER_COUNT: usize = 1000;
 
-/// The highest `limits.token_cache_entries`: some tens of GiB of cached claims.
-const MAX_TOKEN_CACHE_ENTRIES: u64 = 10_000_000;
+/// The highest `limits.token_cache_entries`: some GiB of cached claims.
+const MAX_TOKEN_CACHE_ENTRIES: u64 = 1_000_000;
 
 fn default_token_cache_entries() -> u64 {
     cosmogate_validator::DEFAULT_TOKEN_CACHE_ENTRIES

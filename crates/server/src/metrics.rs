@@ -108,7 +108,7 @@ impl Metrics {
         );
         registry.register(
             "audit_dropped",
-            "Audit records dropped because the audit queue was full",
+            "Audit records lost: the audit queue was full, or a write to the audit output failed",
             audit_dropped.clone(),
         );
         registry.register(

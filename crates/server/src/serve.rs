@@ -29,12 +29,18 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_H2_HEADER_LIST: u32 = 256 * 1024;
 
 /// The most headers hyper parses in an HTTP/1.1 request: twice cosmogate's own limit, at least
-/// 64. Requests between the two limits get cosmogate's Cosmos-shaped 431 and an audit record;
-/// hyper refuses larger ones itself. hyper zeroes this many header slots for every request, so
-/// a fixed large backstop costs on every request.
+/// 512. Requests between the two limits get cosmogate's Cosmos-shaped 431 and an audit record
+/// (500 small headers do, case C27); hyper refuses larger ones itself, with a bare 431. hyper
+/// zeroes this many header slots for every request, so the backstop is not made larger.
 fn max_headers_backstop(limits: &crate::config::LimitsConfig) -> usize {
-    limits.max_header_count.saturating_mul(2).max(64)
+    limits
+        .max_header_count
+        .saturating_mul(2)
+        .max(MIN_HEADERS_BACKSTOP)
 }
+
+/// The least [`max_headers_backstop`].
+const MIN_HEADERS_BACKSTOP: usize = 512;
 
 /// hyper's HTTP/1.1 read buffer, which bounds the request head.
 const MAX_HEAD_BYTES_BACKSTOP: usize = 512 * 1024;

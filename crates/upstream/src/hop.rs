@@ -115,7 +115,7 @@ mod tests {
     }
 
     #[test]
-    fn a_map_without_hop_headers_is_left_as_it_is() {
+    fn a_map_without_hop_headers_keeps_every_header_and_value_order() {
         let mut headers = HeaderMap::new();
         headers.append("x-a", HeaderValue::from_static("1"));
         headers.append("x-b", HeaderValue::from_static("2"));

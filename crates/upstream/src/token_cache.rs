@@ -347,14 +347,16 @@ mod tests {
         // Served for three of its four minutes.
         let delay = refresh_delay(&token(now, 4 * MIN, None), now, 0.0);
         assert_eq!(delay, Duration::from_secs(90));
-        // Never later than its last usable moment, however short it is.
-        for secs in [61, 70, 90, 300, 600] {
+        // Halfway through the usable part, however short; a token usable for under two
+        // seconds is refreshed after the one-second floor, when it is about to stop serving.
+        for secs in [61, 62, 70, 90, 300, 600] {
             let lifetime = Duration::from_secs(secs);
+            let usable = lifetime - STALE_MARGIN;
             let delay = refresh_delay(&token(now, lifetime, None), now, 0.0);
-            assert!(
-                delay < lifetime - STALE_MARGIN || delay == MIN_DELAY,
-                "{secs}: {delay:?}"
-            );
+            assert_eq!(delay, (usable / 2).max(MIN_DELAY), "{secs} s");
+            if usable > 2 * MIN_DELAY {
+                assert!(delay < usable, "{secs} s: {delay:?}");
+            }
         }
     }
 

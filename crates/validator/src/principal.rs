@@ -6,8 +6,10 @@ use crate::normalize;
 /// Who presented a token that passed every check.
 ///
 /// It never holds the token itself; `token_fingerprint` correlates log lines and audit records
-/// with a token without revealing it.
-#[derive(Clone, Debug, serde::Serialize)]
+/// with a token without revealing it. It is handed out behind an `Arc` and is not `Clone`: its
+/// normalised claims are worked out once from `claims`, so no copy may change one without the
+/// other.
+#[derive(Debug, serde::Serialize)]
 pub struct Principal {
     /// The `iss` claim, equal byte for byte to a configured issuer.
     pub issuer: String,

@@ -7,10 +7,13 @@
 //! of a batch arrives, waits up to [`BATCH_WINDOW`] for more (or until the batch reaches
 //! [`WRITE_AT_BYTES`]), and writes.
 //!
-//! The batch is bounded ([`MAX_PENDING_BYTES`]). A record that does not fit, or that a failed
-//! write loses, is counted in [`AuditSink::dropped`] and reported in the diagnostic log.
-//! [`AuditSink::flush`] waits until every record queued before it is written; the gateway calls
-//! it when it shuts down, and the writer also writes what is left when the last sink is dropped.
+//! What waits is bounded ([`MAX_PENDING_BYTES`], the batch gathering plus the one being
+//! written). A record that does not fit, or that a failed write loses, is counted in
+//! [`AuditSink::dropped`] and reported in the diagnostic log (a failed write counts every record
+//! of its batch, even if part of it reached the output). [`AuditSink::flush`] waits until every
+//! record queued before it is written; the gateway calls it when it shuts down, and the writer
+//! also writes what is left when the last sink is dropped. Both give up after
+//! [`FLUSH_TIMEOUT`] on an output that takes nothing, so a stuck disk cannot hang shutdown.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -28,10 +31,11 @@ const BATCH_WINDOW: Duration = Duration::from_millis(5);
 /// A batch this large is written at once.
 const WRITE_AT_BYTES: usize = 256 * 1024;
 
-/// Most serialised bytes that may wait for the writer; beyond, records are dropped and counted.
+/// Most serialised bytes that may wait for the output, gathering or being written; beyond,
+/// records are dropped and counted.
 const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 
-/// The longest [`AuditSink::flush`] waits for a stuck output.
+/// The longest [`AuditSink::flush`], or the drop of the last sink, waits for a stuck output.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A buffer kept between batches is trimmed back to this size.
@@ -66,6 +70,7 @@ struct Shared {
     written: Condvar,
     dropped: AtomicU64,
     max_pending: usize,
+    flush_timeout: Duration,
 }
 
 #[derive(Default)]
@@ -77,9 +82,13 @@ struct State {
     taken: u64,
     /// Records the writer has finished with.
     done: u64,
+    /// Bytes of the batch the writer is writing now.
+    in_flight: usize,
     /// A flush is waiting: write without waiting for the batch to gather.
     urgent: bool,
     closing: bool,
+    /// The writer thread has finished.
+    exited: bool,
 }
 
 /// Stops the writer when the last sink goes.
@@ -90,14 +99,25 @@ struct WriterHandle {
 
 impl Drop for WriterHandle {
     fn drop(&mut self) {
-        lock(&self.shared.state).closing = true;
+        let mut state = lock(&self.shared.state);
+        state.closing = true;
         self.shared.work.notify_one();
+        let (state, timeout) = self
+            .shared
+            .written
+            .wait_timeout_while(state, self.shared.flush_timeout, |state| !state.exited)
+            .unwrap_or_else(PoisonError::into_inner);
+        let left = state.queued - state.done;
+        drop(state);
         let thread = self
             .thread
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(thread) = thread {
+        if timeout.timed_out() {
+            // The output takes nothing: leave the thread behind rather than hang.
+            tracing::error!(audit.waiting = left, "Audit output stuck at shutdown");
+        } else if let Some(thread) = thread {
             let _ = thread.join();
         }
     }
@@ -115,16 +135,21 @@ impl AuditSink {
                     .open(path)?,
             ),
         };
-        Self::start(writer, MAX_PENDING_BYTES)
+        Self::start(writer, MAX_PENDING_BYTES, FLUSH_TIMEOUT)
     }
 
-    fn start(writer: Box<dyn Write + Send>, max_pending: usize) -> std::io::Result<AuditSink> {
+    fn start(
+        writer: Box<dyn Write + Send>,
+        max_pending: usize,
+        flush_timeout: Duration,
+    ) -> std::io::Result<AuditSink> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
             written: Condvar::new(),
             dropped: AtomicU64::new(0),
             max_pending,
+            flush_timeout,
         });
         let thread = std::thread::Builder::new()
             .name("cosmogate-audit".to_owned())
@@ -166,7 +191,7 @@ impl AuditSink {
         }
         line.push(b'\n');
         let mut state = lock(&self.shared.state);
-        if state.batch.len() + line.len() > self.shared.max_pending {
+        if state.batch.len() + state.in_flight + line.len() > self.shared.max_pending {
             drop(state);
             let dropped = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::error!(audit.dropped = dropped, "Audit queue full, record dropped");
@@ -186,7 +211,7 @@ impl AuditSink {
     }
 
     /// Waits until every record queued before the call has been written (or counted as lost),
-    /// for at most ten seconds. Blocks the calling thread.
+    /// for at most [`FLUSH_TIMEOUT`]. Blocks the calling thread.
     pub fn flush(&self) {
         let mut state = lock(&self.shared.state);
         let target = state.queued;
@@ -198,7 +223,9 @@ impl AuditSink {
         let (state, timeout) = self
             .shared
             .written
-            .wait_timeout_while(state, FLUSH_TIMEOUT, |state| state.done < target)
+            .wait_timeout_while(state, self.shared.flush_timeout, |state| {
+                state.done < target
+            })
             .unwrap_or_else(PoisonError::into_inner);
         if timeout.timed_out() {
             let waiting = target.saturating_sub(state.done);
@@ -237,17 +264,18 @@ fn write_batches(shared: &Shared, mut writer: Box<dyn Write + Send>) {
                 .0;
         }
         std::mem::swap(&mut state.batch, &mut spare);
+        state.in_flight = spare.len();
         let records = state.queued - state.taken;
         state.taken = state.queued;
         state.urgent = false;
         let closing = state.closing;
         drop(state);
 
-        if !spare.is_empty() {
-            if let Err(err) = writer.write_all(&spare).and_then(|()| writer.flush()) {
-                let dropped = shared.dropped.fetch_add(records, Ordering::Relaxed) + records;
-                tracing::error!(error = %err, audit.dropped = dropped, "Audit write failed");
-            }
+        if !spare.is_empty()
+            && let Err(err) = writer.write_all(&spare).and_then(|()| writer.flush())
+        {
+            let dropped = shared.dropped.fetch_add(records, Ordering::Relaxed) + records;
+            tracing::error!(error = %err, audit.dropped = dropped, "Audit write failed");
         }
         spare.clear();
         if spare.capacity() > KEEP_CAPACITY {
@@ -256,7 +284,9 @@ fn write_batches(shared: &Shared, mut writer: Box<dyn Write + Send>) {
 
         let mut state = lock(&shared.state);
         state.done += records;
+        state.in_flight = 0;
         let finished = closing && state.batch.is_empty();
+        state.exited = finished;
         drop(state);
         shared.written.notify_all();
         if finished {
