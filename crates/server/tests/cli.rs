@@ -8,6 +8,16 @@ fn cosmogate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cosmogate"))
 }
 
+/// Runs `cosmogate check --config <path>`.
+fn check(path: &Path) -> std::process::Output {
+    cosmogate()
+        .arg("check")
+        .arg("--config")
+        .arg(path)
+        .output()
+        .expect("run")
+}
+
 fn policy_file() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../config/policy.toml")
@@ -53,12 +63,7 @@ fn check_accepts_a_valid_configuration_and_policy() {
     let path = dir.path().join("cosmogate.toml");
     std::fs::write(&path, config("http://127.0.0.1:9400", 60, &policy_file())).expect("write");
 
-    let output = cosmogate()
-        .arg("check")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .expect("run");
+    let output = check(&path);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -78,12 +83,7 @@ fn check_reports_every_problem_with_its_path_at_once() {
     let text = config("http://idp.example.test", 900, "missing-policy.toml");
     std::fs::write(&path, text).expect("write");
 
-    let output = cosmogate()
-        .arg("check")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .expect("run");
+    let output = check(&path);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     for expected in [
@@ -110,29 +110,24 @@ fn check_bounds_the_header_count_and_the_token_cache() {
     write_certs(dir.path());
     let path = dir.path().join("cosmogate.toml");
     let base = config("http://127.0.0.1:9400", 60, &policy_file());
-    let check = |limits: &str| {
+    let check_limits = |limits: &str| {
         std::fs::write(&path, format!("{base}\n[limits]\n{limits}\n")).expect("write");
-        let output = cosmogate()
-            .arg("check")
-            .arg("--config")
-            .arg(&path)
-            .output()
-            .expect("run");
+        let output = check(&path);
         (
             output.status.success(),
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
     };
-    let (ok, stderr) = check("max_header_count = 1000\ntoken_cache_entries = 0");
+    let (ok, stderr) = check_limits("max_header_count = 1000\ntoken_cache_entries = 0");
     assert!(
         ok,
         "the largest header count and a disabled cache are valid: {stderr}"
     );
-    let (ok, stderr) = check("max_header_count = 0\ntoken_cache_entries = 1000001");
+    let (ok, stderr) = check_limits("max_header_count = 0\ntoken_cache_entries = 1000001");
     assert!(!ok);
     assert!(stderr.contains("limits.max_header_count"), "{stderr}");
     assert!(stderr.contains("limits.token_cache_entries"), "{stderr}");
-    let (ok, stderr) = check("max_header_count = 1001");
+    let (ok, stderr) = check_limits("max_header_count = 1001");
     assert!(
         !ok && stderr.contains("limits.max_header_count"),
         "{stderr}"
@@ -148,12 +143,7 @@ fn check_names_an_unknown_key() {
         .replace("leeway_seconds = 60", "leeway_seconds = 60\nleway = 5");
     std::fs::write(&path, text).expect("write");
 
-    let output = cosmogate()
-        .arg("check")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .expect("run");
+    let output = check(&path);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("leway"), "{stderr}");
