@@ -4,9 +4,10 @@
 //! JSON without duplicate members), its header (asymmetric `alg` from the issuer's allow-list,
 //! accepted `typ`, no `jwk`/`jku`/`x5u`/`x5c`/`crit`), the types of the registered claims, then
 //! the signature against the key set of the issuer named by `iss`, and finally `exp`, `nbf`,
-//! `iat` with bounded leeway and `aud`. On success it returns a [`Principal`], whose
-//! [`normalized_claims`](Principal::normalized_claims) give the policy one shape for `scp`,
-//! `scope`, `roles` and `groups` whatever the provider.
+//! `iat` with bounded leeway and `aud`. On success it returns a shared [`Principal`] (the same
+//! one for every request with a cached token), whose
+//! [`normalized_claims`](Principal::normalized_claims), worked out once, give the policy one
+//! shape for `scp`, `scope`, `roles` and `groups` whatever the provider.
 //!
 //! Issuers are compared byte for byte. An Entra ID multi-tenant issuer
 //! (`https://login.microsoftonline.com/{tenantid}/v2.0`) accepts the tenants of its allow-list
