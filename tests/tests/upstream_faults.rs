@@ -203,15 +203,20 @@ async fn upstream_refusals_of_cosmogates_credential_are_gateway_errors_and_the_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_that_is_down_gives_a_quick_502() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let endpoint = format!("http://{}/", closed.local_addr().expect("address"));
-    drop(closed);
+    // A socket bound but never listening: connections to its port are refused, and, unlike a
+    // listener bound and dropped, no other test can take the port meanwhile.
+    let reserved = tokio::net::TcpSocket::new_v4().expect("socket");
+    reserved
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    let endpoint = format!("http://{}/", reserved.local_addr().expect("address"));
     let stack = gateway_for(&endpoint).await;
     let (status, _, body) = read(&stack, "anything").await;
     assert_eq!(status, 502);
     assert_eq!(body["code"], "BadGateway");
     let audit = stack.audit().await;
     assert_eq!(audit[0]["reason"], "upstream_connect_failed");
+    drop(reserved);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
