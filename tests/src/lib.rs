@@ -19,6 +19,7 @@ mod glewlwyd;
 mod idp;
 mod otlp;
 mod paths;
+mod ports;
 mod process;
 mod stack;
 mod token_endpoint;
@@ -28,10 +29,11 @@ pub use certs::Certs;
 pub use cosmos::CosmosServer;
 pub use glewlwyd::{GLEWLWYD_SCOPE, Glewlwyd, GlewlwydClient};
 pub use idp::{CLIENTS, DEFAULT_RESOURCE, Idp, IdpStats, KeyRing, RotationPhase};
-pub use otlp::{CollectorMode, OtlpReceiver, ReceivedSpan, refusing_endpoint};
+pub use otlp::{CollectorMode, OtlpReceiver, ReceivedSpan};
 pub use paths::{
     apps_dir, ensure_glewlwyd, ensure_node_rig, ensure_python_venv, repo_root, rig_dir, venv_python,
 };
+pub use ports::RefusingPort;
 pub use process::{READY_TIMEOUT, RigProcess};
 pub use stack::{
     CONTAINER, DATABASE, EMULATOR_KEY, ExtraIssuer, OTHER_CONTAINER, Stack, StackOptions,

@@ -134,14 +134,6 @@ impl Drop for OtlpReceiver {
     }
 }
 
-/// A loopback URL where nothing listens: a collector that refuses every connection.
-pub fn refusing_endpoint() -> anyhow::Result<String> {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let endpoint = format!("http://{}", closed.local_addr()?);
-    drop(closed);
-    Ok(endpoint)
-}
-
 fn record(
     state: &Mutex<Received>,
     headers: &axum::http::HeaderMap,

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use cosmogate_e2e::{
-    CollectorMode, OtlpReceiver, Sdk, Stack, StackOptions, UpstreamAuth, refusing_endpoint, run_app,
+    CollectorMode, OtlpReceiver, RefusingPort, Sdk, Stack, StackOptions, UpstreamAuth, run_app,
 };
 use tokio::net::TcpListener;
 
@@ -408,7 +408,8 @@ async fn a_collector_that_hangs_costs_spans_not_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_collector_that_refuses_costs_spans_not_requests() {
-    let collector = refusing_endpoint().expect("a closed port");
+    let refusing = RefusingPort::new().expect("a refused port");
+    let collector = refusing.url();
     let traced = requests_despite(&collector, 1).await;
     let mut metrics = traced.metrics().await;
     for _ in 0..300 {

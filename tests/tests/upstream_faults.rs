@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use cosmogate_e2e::{Stack, StackOptions, UpstreamAuth};
+use cosmogate_e2e::{RefusingPort, Stack, StackOptions, UpstreamAuth};
 use serde_json::{Value, json};
 
 /// Answers by path: the account document on `/`, and a scripted failure per item id.
@@ -203,13 +203,8 @@ async fn upstream_refusals_of_cosmogates_credential_are_gateway_errors_and_the_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_that_is_down_gives_a_quick_502() {
-    // A socket bound but never listening: connections to its port are refused, and, unlike a
-    // listener bound and dropped, no other test can take the port meanwhile.
-    let reserved = tokio::net::TcpSocket::new_v4().expect("socket");
-    reserved
-        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
-        .expect("bind");
-    let endpoint = format!("http://{}/", reserved.local_addr().expect("address"));
+    let reserved = RefusingPort::new().expect("a refused port");
+    let endpoint = format!("{}/", reserved.url());
     let stack = gateway_for(&endpoint).await;
     let (status, _, body) = read(&stack, "anything").await;
     assert_eq!(status, 502);

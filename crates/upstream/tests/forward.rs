@@ -413,9 +413,7 @@ async fn master_key_forwarder(endpoint: &str) -> Forwarder {
 
 #[tokio::test]
 async fn closed_port_is_a_connect_failure() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
+    let (_reserved, addr) = common::refusing_port();
     let forwarder = master_key_forwarder(&format!("http://{addr}/")).await;
     let request = Request::get("/").body(body(b"")).expect("request");
     let err = forwarder

@@ -269,13 +269,8 @@ async fn persistent_server_errors_give_up_after_a_bounded_number_of_attempts() {
 
 #[tokio::test(start_paused = true)]
 async fn unreachable_token_endpoint_is_credential_unavailable() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = url::Url::parse(&format!(
-        "http://{}/token",
-        listener.local_addr().expect("addr")
-    ))
-    .expect("url");
-    drop(listener);
+    let (_reserved, addr) = common::refusing_port();
+    let url = url::Url::parse(&format!("http://{addr}/token")).expect("url");
     let cfg = CredentialConfig::ManagedIdentity(mi_config(MiSource::Imds, Some(&url)));
     let err = Credential::new(&cfg, http_client())
         .await

@@ -111,11 +111,7 @@ async fn a_bad_key_and_an_encryption_key_do_not_spoil_the_good_key() {
 
 #[tokio::test]
 async fn start_up_fails_when_the_idp_is_unreachable() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("binds");
-    let address = listener.local_addr().expect("address");
-    drop(listener);
+    let (_reserved, address) = refusing_port();
     let config = serde_json::from_value(json!({
         "issuer": ISSUER_A,
         "discovery_url": format!("http://{address}/a/.well-known/openid-configuration"),

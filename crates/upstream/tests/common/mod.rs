@@ -396,3 +396,15 @@ pub async fn serve_http(router: Router) -> SocketAddr {
     tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
     addr
 }
+
+/// A socket bound to a free loopback port and never listening, with its address: connections
+/// are refused, and while the socket lives no other test can be handed the port (as it could
+/// a port whose listener was dropped).
+pub fn refusing_port() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    let addr = socket.local_addr().expect("address");
+    (socket, addr)
+}

@@ -445,3 +445,15 @@ impl Rig {
         }
     }
 }
+
+/// A socket bound to a free loopback port and never listening, with its address: connections
+/// are refused, and while the socket lives no other test can be handed the port (as it could
+/// a port whose listener was dropped).
+pub fn refusing_port() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    let addr = socket.local_addr().expect("address");
+    (socket, addr)
+}
