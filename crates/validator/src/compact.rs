@@ -15,6 +15,8 @@ use crate::error::TokenError;
 pub(crate) struct Compact {
     pub(crate) header: Map<String, Value>,
     pub(crate) payload: Map<String, Value>,
+    /// The decoded signature.
+    pub(crate) signature: Vec<u8>,
 }
 
 /// Splits and decodes `token`; refuses anything that another string could also decode to.
@@ -38,8 +40,12 @@ pub(crate) fn parse(token: &str) -> Result<Compact, TokenError> {
         .ok_or(TokenError::Malformed("header is not a json object"))?;
     let payload = parse_object(&decode_segment(payload)?)
         .ok_or(TokenError::Malformed("payload is not a json object"))?;
-    decode_segment(signature)?;
-    Ok(Compact { header, payload })
+    let signature = decode_segment(signature)?;
+    Ok(Compact {
+        header,
+        payload,
+        signature,
+    })
 }
 
 /// Decodes one segment, accepting only the one canonical spelling of its bytes: the URL-safe

@@ -82,7 +82,7 @@ impl Issuer {
 
     /// The key for the token, from this issuer's key set only. An unknown `kid` causes at most
     /// one refetch, and only when the cooldown allows it.
-    pub(crate) async fn key_for(&self, query: &KeyQuery<'_>) -> Result<VerifyKey, TokenError> {
+    pub(crate) async fn key_for(&self, query: &KeyQuery<'_>) -> Result<Arc<VerifyKey>, TokenError> {
         let header = query.header;
         let kid = header.kid.as_deref();
         if kid.is_some_and(|kid| kid.len() > MAX_KID_BYTES) {
@@ -90,7 +90,7 @@ impl Issuer {
         }
         let set = self.keys.current()?;
         let key = match jwks::select(&set.keys, kid, header.alg) {
-            Ok(key) => key.clone(),
+            Ok(key) => Arc::clone(key),
             Err(Miss::UnknownKid) => self.refetched_key(query, set.generation).await?,
             Err(miss) => return Err(miss_error(miss)),
         };
@@ -102,7 +102,7 @@ impl Issuer {
         &self,
         query: &KeyQuery<'_>,
         seen: u64,
-    ) -> Result<VerifyKey, TokenError> {
+    ) -> Result<Arc<VerifyKey>, TokenError> {
         let kid = query.header.kid.as_deref();
         tracing::debug!(issuer = %self.config.issuer, kid = ?kid.map(clip), "Unknown kid");
         let Some(set) = self.keys.refetch_for_unknown_kid(seen).await else {

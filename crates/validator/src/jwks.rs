@@ -4,15 +4,17 @@
 //! encryption or symmetric is skipped and never spoils the others.
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::compact::parse_object;
 use crate::config::asymmetric_algorithm;
+use crate::signature::PublicKey;
 
 /// At most this many entries of a key set are looked at; the rest are ignored.
 pub(crate) const MAX_KEYS: usize = 100;
@@ -40,13 +42,13 @@ impl KeyKind {
 }
 
 /// One usable signature verification key.
-#[derive(Clone)]
 pub(crate) struct VerifyKey {
     pub(crate) kid: Option<String>,
     /// The `alg` the key declares; `None` when it declares none (Entra).
     pub(crate) alg: Option<Algorithm>,
     pub(crate) kind: KeyKind,
-    pub(crate) key: DecodingKey,
+    /// Parsed by aws-lc once, when the set was read.
+    pub(crate) key: PublicKey,
     /// The key's own `issuer` member (Entra publishes one per key); honoured for multi-tenant
     /// issuers only.
     pub(crate) issuer: Option<String>,
@@ -77,7 +79,7 @@ impl VerifyKey {
 /// The usable keys of a key set document, and how many entries were skipped.
 #[derive(Debug)]
 pub(crate) struct ParsedSet {
-    pub(crate) keys: Vec<VerifyKey>,
+    pub(crate) keys: Vec<Arc<VerifyKey>>,
     pub(crate) skipped: usize,
 }
 
@@ -94,7 +96,7 @@ pub(crate) fn parse_set(document: &[u8]) -> Result<ParsedSet, &'static str> {
     };
     for entry in entries.iter().take(MAX_KEYS) {
         match parse_key(entry) {
-            Ok(key) => parsed.keys.push(key),
+            Ok(key) => parsed.keys.push(Arc::new(key)),
             Err(why) => {
                 tracing::debug!(reason = why, "Signing key skipped");
                 parsed.skipped += 1;
@@ -125,7 +127,7 @@ fn parse_key(entry: &Value) -> Result<VerifyKey, &'static str> {
     };
     let kid = text(jwk, "kid")?.map(str::to_owned);
     let (kind, key) = match text(jwk, "kty")? {
-        Some("RSA") => rsa_key(jwk)?,
+        Some("RSA") => rsa_key(jwk, alg)?,
         Some("EC") => ec_key(jwk)?,
         Some("OKP") => okp_key(jwk)?,
         Some("oct") => return Err("symmetric keys are never used"),
@@ -181,7 +183,10 @@ fn bytes(jwk: &Map<String, Value>, name: &str) -> Result<Vec<u8>, &'static str> 
         .map_err(|_| "key member is not base64url")
 }
 
-fn rsa_key(jwk: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), &'static str> {
+fn rsa_key(
+    jwk: &Map<String, Value>,
+    alg: Option<Algorithm>,
+) -> Result<(KeyKind, PublicKey), &'static str> {
     let n = bytes(jwk, "n")?;
     let e = bytes(jwk, "e")?;
     let n = strip_leading_zeros(&n);
@@ -193,10 +198,16 @@ fn rsa_key(jwk: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), &'static 
     if e.is_empty() || e.len() > 8 {
         return Err("rsa exponent is not usable");
     }
-    Ok((KeyKind::Rsa, DecodingKey::from_rsa_raw_components(n, e)))
+    // A key that declares no alg is checked as RS256; one that declares a non-RSA alg is
+    // refused below, after the kind is known.
+    let check_alg = alg
+        .filter(|alg| KeyKind::Rsa.fits(*alg))
+        .unwrap_or(Algorithm::RS256);
+    let key = PublicKey::rsa(n, e, check_alg).map_err(|_| "rsa key is refused by the verifier")?;
+    Ok((KeyKind::Rsa, key))
 }
 
-fn ec_key(jwk: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), &'static str> {
+fn ec_key(jwk: &Map<String, Value>) -> Result<(KeyKind, PublicKey), &'static str> {
     let (kind, size) = match text(jwk, "crv")? {
         Some("P-256") => (KeyKind::P256, 32),
         Some("P-384") => (KeyKind::P384, 48),
@@ -207,15 +218,16 @@ fn ec_key(jwk: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), &'static s
     if x.len() != size || y.len() != size {
         return Err("ec coordinates do not fit the curve");
     }
-    // The uncompressed SEC1 point, which is what jsonwebtoken builds from x and y itself.
+    // The uncompressed SEC1 point; aws-lc checks that it lies on the curve.
     let mut point = Vec::with_capacity(1 + 2 * size);
     point.push(0x04);
     point.extend_from_slice(&x);
     point.extend_from_slice(&y);
-    Ok((kind, DecodingKey::from_ec_der(&point)))
+    let key = PublicKey::ec(kind, point).map_err(|_| "ec point is not on its curve")?;
+    Ok((kind, key))
 }
 
-fn okp_key(jwk: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), &'static str> {
+fn okp_key(jwk: &Map<String, Value>) -> Result<(KeyKind, PublicKey), &'static str> {
     if text(jwk, "crv")? != Some("Ed25519") {
         return Err("okp curve is not supported");
     }
@@ -223,7 +235,8 @@ fn okp_key(jwk: &Map<String, Value>) -> Result<(KeyKind, DecodingKey), &'static 
     if x.len() != 32 {
         return Err("ed25519 key is not 32 bytes");
     }
-    Ok((KeyKind::Ed25519, DecodingKey::from_ed_der(&x)))
+    let key = PublicKey::ed25519(x).map_err(|_| "ed25519 key is refused by the verifier")?;
+    Ok((KeyKind::Ed25519, key))
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
@@ -247,21 +260,29 @@ pub(crate) enum Miss {
 /// Picks the key for a token with `kid` (if any) signed with `alg`. With a `kid`, exactly one
 /// key with that `kid` must fit `alg`; without one, exactly one key of the whole set must fit.
 pub(crate) fn select<'a>(
-    keys: &'a [VerifyKey],
+    keys: &'a [Arc<VerifyKey>],
     kid: Option<&str>,
     alg: Algorithm,
-) -> Result<&'a VerifyKey, Miss> {
-    let named: Vec<&VerifyKey> = keys
-        .iter()
-        .filter(|key| kid.is_none_or(|kid| key.kid.as_deref() == Some(kid)))
-        .collect();
-    let fitting: Vec<&VerifyKey> = named.iter().copied().filter(|key| key.fits(alg)).collect();
-    match fitting.as_slice() {
-        [key] => Ok(key),
-        [] if kid.is_none() => Err(Miss::NoKey),
-        [] if named.is_empty() => Err(Miss::UnknownKid),
-        [] => Err(Miss::Mismatch),
-        _ => Err(Miss::Ambiguous),
+) -> Result<&'a Arc<VerifyKey>, Miss> {
+    let mut named = false;
+    let mut found = None;
+    for key in keys {
+        if kid.is_some_and(|kid| key.kid.as_deref() != Some(kid)) {
+            continue;
+        }
+        named = true;
+        if key.fits(alg) {
+            if found.is_some() {
+                return Err(Miss::Ambiguous);
+            }
+            found = Some(key);
+        }
+    }
+    match found {
+        Some(key) => Ok(key),
+        None if kid.is_none() => Err(Miss::NoKey),
+        None if !named => Err(Miss::UnknownKid),
+        None => Err(Miss::Mismatch),
     }
 }
 

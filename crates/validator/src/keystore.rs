@@ -64,7 +64,7 @@ pub struct KeyStatus {
 /// One fetched key set.
 #[derive(Debug)]
 pub(crate) struct KeySet {
-    pub(crate) keys: Vec<VerifyKey>,
+    pub(crate) keys: Vec<Arc<VerifyKey>>,
     /// Incremented on every replacement, so waiters can tell whether a fetch happened.
     pub(crate) generation: u64,
     /// From this time on the background task refreshes the set.
@@ -73,7 +73,7 @@ pub(crate) struct KeySet {
 }
 
 impl KeySet {
-    fn new(keys: Vec<VerifyKey>, generation: u64, now: i64, ttl: i64) -> KeySet {
+    fn new(keys: Vec<Arc<VerifyKey>>, generation: u64, now: i64, ttl: i64) -> KeySet {
         KeySet {
             keys,
             generation,

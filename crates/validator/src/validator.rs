@@ -203,7 +203,7 @@ impl Validator {
         };
         let key = issuer.key_for(&query).await?;
         self.inner.counters.verification();
-        verify_signature(token, &key, header.alg)?;
+        verify_signature(token, &parts.signature, &key.key, header.alg)?;
         let now = self.inner.clock.now();
         claims::check(&claims, &issuer.config, now)?;
         claims::check_required(&parts.payload, &issuer.config)?;

@@ -1,3 +1,6 @@
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
+};
 use serde_json::json;
 
 use super::*;
@@ -10,8 +13,23 @@ fn rsa(kid: &str) -> Value {
     json!({"kty":"RSA","kid":kid,"n":b64(&[0xc5; 256]),"e":"AQAB"})
 }
 
+/// An EC key on `crv`: a real point for P-256 and P-384 at their sizes (aws-lc refuses a point
+/// off its curve), filler bytes otherwise, for keys that must be refused before that.
 fn ec(kid: &str, crv: &str, size: usize) -> Value {
-    json!({"kty":"EC","kid":kid,"crv":crv,"x":b64(&vec![7; size]),"y":b64(&vec![9; size])})
+    let signing = match (crv, size) {
+        ("P-256", 32) => Some(&ECDSA_P256_SHA256_FIXED_SIGNING),
+        ("P-384", 48) => Some(&ECDSA_P384_SHA384_FIXED_SIGNING),
+        _ => None,
+    };
+    let (x, y) = match signing {
+        Some(signing) => {
+            let pair = EcdsaKeyPair::generate(signing).expect("generates");
+            let point = pair.public_key().as_ref();
+            (point[1..=size].to_vec(), point[size + 1..].to_vec())
+        }
+        None => (vec![7; size], vec![9; size]),
+    };
+    json!({"kty":"EC","kid":kid,"crv":crv,"x":b64(&x),"y":b64(&y)})
 }
 
 fn parse(keys: Vec<Value>) -> ParsedSet {
@@ -54,6 +72,15 @@ fn bad_unknown_and_encryption_keys_are_skipped_without_spoiling_the_set() {
     let kids: Vec<_> = set.keys.iter().map(|k| k.kid.as_deref()).collect();
     assert_eq!(kids, [Some("good")]);
     assert_eq!(set.skipped, 12);
+}
+
+#[test]
+fn a_point_off_its_curve_is_skipped() {
+    let set = parse(vec![json!({
+        "kty":"EC","kid":"off","crv":"P-256","x":b64(&[7; 32]),"y":b64(&[9; 32])
+    })]);
+    assert!(set.keys.is_empty());
+    assert_eq!(set.skipped, 1);
 }
 
 #[test]
