@@ -25,10 +25,12 @@ use crate::trace::TraceContext;
 mod discovery;
 mod head;
 mod pending;
+mod unread;
 
 use discovery::{rewrite_account, rewrite_content_location};
 use head::{check_headers, drop_own_headers, ensure_activity_id, forwarded_for, header_text};
 use pending::Pending;
+use unread::RequestBody;
 
 const ACTIVITY_ID: &str = "x-ms-activity-id";
 const REQUEST_ID: &str = "x-cosmogate-request-id";
@@ -56,9 +58,15 @@ pub(crate) async fn handle(
     };
     let mut pending = Pending::new(&shared, record, started, bytes_in, span);
     let record = pending.record();
-    let response = match process(&shared, record, &exchange, request).await {
+    let (parts, body) = request.into_parts();
+    let mut body = RequestBody::new(body, parts.version);
+    let response = match process(&shared, record, &exchange, parts, &mut body).await {
         Ok(response) => response,
-        Err(err) => refuse(record, err),
+        Err(err) => {
+            let mut response = refuse(record, err);
+            body.settle(&mut response, &exchange.bytes_in).await;
+            response
+        }
     };
     pending.finish(response)
 }
@@ -121,13 +129,13 @@ async fn process(
     shared: &Shared,
     record: &mut AuditRecord,
     exchange: &Exchange,
-    request: Request<Incoming>,
+    mut parts: http::request::Parts,
+    request_body: &mut RequestBody,
 ) -> Result<Response<ProxyBody>, GatewayError> {
-    check_headers(request.headers(), &shared.limits)?;
-    let principal = authenticate(shared, request.headers()).await?;
+    check_headers(&parts.headers, &shared.limits)?;
+    let principal = authenticate(shared, &parts.headers).await?;
     record.principal = Some(audit_principal(&principal));
 
-    let (mut parts, body) = request.into_parts();
     exchange.trace.propagate(&mut parts.headers);
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let mut operation = cosmogate_protocol::classify(&RequestHead {
@@ -138,22 +146,29 @@ async fn process(
     note_operation(shared, record, &operation);
     exchange.span.note_operation(&operation);
 
-    let body = if operation.needs_body() {
-        let bytes = read_batch_body(body, shared.limits.max_batch_body_bytes).await?;
+    let batch = if operation.needs_body() {
+        let bytes =
+            read_batch_body(request_body.take()?, shared.limits.max_batch_body_bytes).await?;
+        request_body.finished();
         exchange
             .bytes_in
             .store(bytes.len() as u64, Ordering::Relaxed);
         cosmogate_protocol::classify_batch_body(&mut operation, &bytes)?;
         note_operation(shared, record, &operation);
-        full_upstream(bytes)
+        Some(bytes)
     } else {
-        Counted::new(body, Arc::clone(&exchange.bytes_in))
-            .map_err(Into::into)
-            .boxed_unsync()
+        None
     };
 
     authorize(shared, record, &principal, &operation)?;
     cosmogate_protocol::canonicalize_intent(&operation, &mut parts.headers);
+    // The body is taken only now, so that a refusal still finds it unread and can drain it.
+    let body = match batch {
+        Some(bytes) => full_upstream(bytes),
+        None => Counted::new(request_body.take()?, Arc::clone(&exchange.bytes_in))
+            .map_err(Into::into)
+            .boxed_unsync(),
+    };
     forward(shared, record, &operation, Request::from_parts(parts, body)).await
 }
 

@@ -207,69 +207,104 @@ async fn imds(headers: HeaderMap) -> impl IntoResponse {
     )
 }
 
+/// A gateway on a plain listener with its identity provider, upstream and token endpoint
+/// stand-ins, and a reader token.
+struct PlainGateway {
+    address: SocketAddr,
+    token: String,
+    seen: Seen,
+    dir: tempfile::TempDir,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), cosmogate_server::StartupError>>,
+}
+
+impl PlainGateway {
+    async fn start() -> PlainGateway {
+        // The identity provider's key, and a token signed with it.
+        let key = rcgen::KeyPair::generate().expect("key pair");
+        let point = key.public_key_raw();
+        assert_eq!(point.len(), 65, "uncompressed P-256 point");
+        let jwks = format!(
+            r#"{{"keys":[{{"kty":"EC","crv":"P-256","alg":"ES256","use":"sig","kid":"k1","x":"{}","y":"{}"}}]}}"#,
+            URL_SAFE_NO_PAD.encode(&point[1..33]),
+            URL_SAFE_NO_PAD.encode(&point[33..65])
+        );
+        let idp = serve_router(Router::new().route(
+            "/jwks",
+            get(move || {
+                let jwks = jwks.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], jwks) }
+            }),
+        ))
+        .await;
+        let issuer = format!("http://{idp}");
+        let seen = Seen::default();
+        let upstream = serve_router(
+            Router::new()
+                .route("/dbs/shop/colls/orders/docs/o1", get(upstream_document))
+                .with_state(seen.clone()),
+        )
+        .await;
+        let token_endpoint =
+            serve_router(Router::new().route("/metadata/identity/oauth2/token", get(imds))).await;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("policy.toml"), POLICY).expect("policy");
+        let path = dir.path().join("cosmogate.toml");
+        let text = config_text(
+            "address = \"127.0.0.1:0\"\ntls = false",
+            &issuer,
+            &format!("http://{upstream}/"),
+            &format!("http://{token_endpoint}"),
+        );
+        std::fs::write(&path, text).expect("config");
+        let loaded = Config::load(&path).expect("valid config");
+        let gateway = Gateway::build(loaded).await.expect("gateway starts");
+        let listener = gateway.bind().await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(gateway.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let claims = serde_json::json!({
+            "iss": issuer, "aud": AUDIENCE, "sub": "app-reader", "iat": now, "exp": now + 600,
+            "roles": ["cosmos.reader"],
+        });
+        let mut jwt_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        jwt_header.kid = Some("k1".to_owned());
+        let signing = jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes())
+            .expect("signing key");
+        let token = jsonwebtoken::encode(&jwt_header, &claims, &signing).expect("token");
+        PlainGateway {
+            address,
+            token,
+            seen,
+            dir,
+            stop,
+            server,
+        }
+    }
+
+    /// Stops the gateway (which writes every queued audit record) and returns the records.
+    async fn stop(self) -> Vec<serde_json::Value> {
+        let _ = self.stop.send(());
+        self.server.await.expect("join").expect("clean shutdown");
+        let text = std::fs::read_to_string(self.dir.path().join("audit.jsonl")).expect("audit");
+        text.lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON record"))
+            .collect()
+    }
+}
+
 #[tokio::test]
 async fn a_plain_listener_serves_the_whole_request_path_over_http1_and_h2() {
-    // The identity provider's key, and a token signed with it.
-    let key = rcgen::KeyPair::generate().expect("key pair");
-    let point = key.public_key_raw();
-    assert_eq!(point.len(), 65, "uncompressed P-256 point");
-    let jwks = format!(
-        r#"{{"keys":[{{"kty":"EC","crv":"P-256","alg":"ES256","use":"sig","kid":"k1","x":"{}","y":"{}"}}]}}"#,
-        URL_SAFE_NO_PAD.encode(&point[1..33]),
-        URL_SAFE_NO_PAD.encode(&point[33..65])
-    );
-    let idp = serve_router(Router::new().route(
-        "/jwks",
-        get(move || {
-            let jwks = jwks.clone();
-            async move { ([(header::CONTENT_TYPE, "application/json")], jwks) }
-        }),
-    ))
-    .await;
-    let issuer = format!("http://{idp}");
-    let seen = Seen::default();
-    let upstream = serve_router(
-        Router::new()
-            .route("/dbs/shop/colls/orders/docs/o1", get(upstream_document))
-            .with_state(seen.clone()),
-    )
-    .await;
-    let token_endpoint =
-        serve_router(Router::new().route("/metadata/identity/oauth2/token", get(imds))).await;
-
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("policy.toml"), POLICY).expect("policy");
-    let path = dir.path().join("cosmogate.toml");
-    let text = config_text(
-        "address = \"127.0.0.1:0\"\ntls = false",
-        &issuer,
-        &format!("http://{upstream}/"),
-        &format!("http://{token_endpoint}"),
-    );
-    std::fs::write(&path, text).expect("config");
-    let loaded = Config::load(&path).expect("valid config");
-    let gateway = Gateway::build(loaded).await.expect("gateway starts");
-    let listener = gateway.bind().await.expect("bind");
-    let address = listener.local_addr().expect("address");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(gateway.serve(listener, async move {
-        let _ = stopped.await;
-    }));
-
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
-    let claims = serde_json::json!({
-        "iss": issuer, "aud": AUDIENCE, "sub": "app-reader", "iat": now, "exp": now + 600,
-        "roles": ["cosmos.reader"],
-    });
-    let mut jwt_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    jwt_header.kid = Some("k1".to_owned());
-    let signing = jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes())
-        .expect("signing key");
-    let token = jsonwebtoken::encode(&jwt_header, &claims, &signing).expect("token");
-
+    let gateway = PlainGateway::start().await;
+    let (address, token, seen) = (gateway.address, gateway.token.clone(), gateway.seen.clone());
     let url = format!("http://{address}/dbs/shop/colls/orders/docs/o1");
     let h1 = reqwest::Client::builder().build().expect("h1 client");
     let h2 = reqwest::Client::builder()
@@ -307,6 +342,144 @@ async fn a_plain_listener_serves_the_whole_request_path_over_http1_and_h2() {
         );
     }
 
-    let _ = stop.send(());
-    server.await.expect("join").expect("clean shutdown");
+    gateway.stop().await;
+}
+
+/// Reads from `stream` until `done` says the bytes so far are complete, the peer closes, or
+/// five seconds pass. Returns the bytes and whether the peer closed.
+async fn read_until(
+    stream: &mut tokio::net::TcpStream,
+    done: impl Fn(&str) -> bool,
+) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&seen).into_owned(), true),
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&seen).into_owned(), false),
+        }
+        let text = String::from_utf8_lossy(&seen);
+        if done(&text) {
+            return (text.into_owned(), false);
+        }
+    }
+}
+
+/// The number of complete HTTP/1.1 responses in `text` (each has a Content-Length body).
+fn responses(text: &str) -> usize {
+    text.matches("HTTP/1.1 ").count()
+}
+
+fn write_head(token: &str, content_length: usize) -> String {
+    format!(
+        "POST /dbs/shop/colls/orders/docs HTTP/1.1\r\nhost: gw\r\n\
+         authorization: type=aad&ver=1.0&sig={token}\r\n\
+         x-ms-documentdb-partitionkey: [\"o1\"]\r\ncontent-type: application/json\r\n\
+         content-length: {content_length}\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn a_refused_write_whose_body_arrives_late_leaves_the_connection_usable() {
+    use tokio::io::AsyncWriteExt;
+    let gateway = PlainGateway::start().await;
+    let mut stream = tokio::net::TcpStream::connect(gateway.address)
+        .await
+        .expect("connect");
+    // The head of a write the reader may not make, then its body a moment later (the refusal
+    // is decided in between), as Python's http.client sends them; then a read on the same
+    // connection.
+    let body = r#"{"id":"o2","tenant":"o1","pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#;
+    stream
+        .write_all(write_head(&gateway.token, body.len()).as_bytes())
+        .await
+        .expect("head");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stream.write_all(body.as_bytes()).await.expect("body");
+    let read = format!(
+        "GET /dbs/shop/colls/orders/docs/o1 HTTP/1.1\r\nhost: gw\r\n\
+         authorization: type=aad&ver=1.0&sig={}\r\n\
+         x-ms-documentdb-partitionkey: [\"o1\"]\r\n\r\n",
+        gateway.token
+    );
+    stream
+        .write_all(read.as_bytes())
+        .await
+        .expect("second request");
+    let (text, closed) = read_until(&mut stream, |text| text.contains(r#""id":"o1""#)).await;
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    assert!(!closed, "the refusal must not close the connection: {text}");
+    assert!(
+        !text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+    assert_eq!(responses(&text), 2, "the next request is served: {text}");
+    assert!(text.contains("HTTP/1.1 200"), "{text}");
+
+    let audit = gateway.stop().await;
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert_eq!(audit[0]["reason"], "action_not_granted", "{}", audit[0]);
+    assert_eq!(
+        audit[0]["bytes_in"],
+        body.len(),
+        "the drained body is counted"
+    );
+    assert_eq!(audit[1]["status"], 200);
+}
+
+#[tokio::test]
+async fn a_refused_body_that_stalls_or_is_too_large_closes_the_connection_and_says_so() {
+    use tokio::io::AsyncWriteExt;
+    let gateway = PlainGateway::start().await;
+
+    // Declares 100 bytes and sends 10: the refusal comes after the drain timeout, and says
+    // the connection closes.
+    let mut stalled = tokio::net::TcpStream::connect(gateway.address)
+        .await
+        .expect("connect");
+    stalled
+        .write_all(format!("{}0123456789", write_head(&gateway.token, 100)).as_bytes())
+        .await
+        .expect("partial request");
+    let (text, closed) = read_until(&mut stalled, |_| false).await;
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+    assert!(closed, "{text}");
+
+    // No token, and a body over the drain bound: refused with `Connection: close`.
+    let mut large = tokio::net::TcpStream::connect(gateway.address)
+        .await
+        .expect("connect");
+    let size = 5 << 20;
+    let head = write_head("", size).replace("sig=", "sig=not-a-token");
+    large.write_all(head.as_bytes()).await.expect("head");
+    let writer = tokio::spawn(async move {
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..size / chunk.len() {
+            if large.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        large
+    });
+    let mut large = writer.await.expect("writer");
+    let (text, _) = read_until(&mut large, |text| text.contains("\r\n\r\n{")).await;
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+    assert_eq!(responses(&text), 1);
+
+    let audit = gateway.stop().await;
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert_eq!(audit[0]["status"], 403);
+    assert_eq!(audit[0]["bytes_in"], 10);
+    assert_eq!(audit[1]["status"], 401);
 }
