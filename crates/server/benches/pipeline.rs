@@ -254,7 +254,7 @@ fn audit_line(
     let claim = |names: &[&str]| {
         names
             .iter()
-            .find_map(|name| principal.claims.get(*name).and_then(Value::as_str))
+            .find_map(|name| principal.claim(name).and_then(Value::as_str))
             .map(audit::capped)
     };
     let record = AuditRecord {

@@ -197,7 +197,7 @@ fn audit_principal(principal: &Principal) -> AuditPrincipal {
     let claim = |names: &[&str]| {
         names
             .iter()
-            .find_map(|name| principal.claims.get(*name).and_then(|value| value.as_str()))
+            .find_map(|name| principal.claim(name).and_then(serde_json::Value::as_str))
             .map(audit::capped)
     };
     AuditPrincipal {

@@ -22,7 +22,8 @@ pub fn inspect_unverified(token: &str) -> Result<(), TokenError> {
     }
     let parts = compact::parse(token)?;
     header::read(&parts.header)?;
-    let normalized = normalize::normalized(&parts.payload);
+    let mut normalized = parts.payload.clone();
+    normalize::normalize_in_place(&mut normalized);
     for path in ["realm_access.roles", "kubernetes.io.namespace", "scp"] {
         if let Some(value) = normalize::lookup(&normalized, path) {
             normalize::list(value, true);

@@ -15,18 +15,25 @@ use serde_json::{Map, Value};
 /// Claims whose string form is a space-separated list.
 const SPACE_SEPARATED: [&str; 2] = ["scp", "scope"];
 
-/// Claims whose string form is a single member.
-const LISTS: [&str; 2] = ["roles", "groups"];
-
 /// The claim at a dotted `path`. At each level the shortest dot-separated prefix naming a
 /// member is tried first, then longer ones, so both `realm_access.roles` and
 /// `kubernetes.io.namespace` (a member whose name has a dot) are found, and a top-level claim
 /// named by the whole path (`https://example.com/roles`) too.
 pub(crate) fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
-    let mut ends: Vec<usize> = path.match_indices('.').map(|(at, _)| at).collect();
-    ends.push(path.len());
+    lookup_with(|name| claims.get(name), path)
+}
+
+/// [`lookup`] with the top level read through `top`.
+pub(crate) fn lookup_with<'a>(
+    top: impl Fn(&str) -> Option<&'a Value>,
+    path: &str,
+) -> Option<&'a Value> {
+    let ends = path
+        .match_indices('.')
+        .map(|(at, _)| at)
+        .chain(std::iter::once(path.len()));
     for end in ends {
-        let Some(value) = claims.get(&path[..end]) else {
+        let Some(value) = top(&path[..end]) else {
             continue;
         };
         if end == path.len() {
@@ -57,26 +64,69 @@ pub(crate) fn is_space_separated(name: &str) -> bool {
     SPACE_SEPARATED.contains(&name)
 }
 
-/// A copy of `claims` with the list claims normalised.
-pub(crate) fn normalized(claims: &Map<String, Value>) -> Map<String, Value> {
-    let mut out = claims.clone();
-    for name in SPACE_SEPARATED {
-        normalize_member(&mut out, name, true);
-    }
-    for name in LISTS {
-        normalize_member(&mut out, name, false);
-    }
-    if let Some(Value::Object(realm)) = out.get_mut("realm_access") {
-        normalize_member(realm, "roles", false);
-    }
-    if let Some(Value::Object(clients)) = out.get_mut("resource_access") {
-        for client in clients.values_mut() {
-            if let Value::Object(client) = client {
-                normalize_member(client, "roles", false);
-            }
+/// The top-level members normalisation can change; every other member is kept as sent.
+const TOUCHED: [&str; 6] = [
+    "scp",
+    "scope",
+    "roles",
+    "groups",
+    "realm_access",
+    "resource_access",
+];
+
+/// Normalises the list claims of `claims` in place. Returns each member it changed or removed,
+/// with its value as sent, so that the payload as sent can still be read.
+pub(crate) fn normalize_in_place(claims: &mut Map<String, Value>) -> Vec<(String, Value)> {
+    let mut as_sent = Vec::new();
+    for name in TOUCHED {
+        let Some(sent) = claims.get(name) else {
+            continue;
+        };
+        let normalised = normalized_member(name, sent);
+        if normalised.as_ref() == Some(sent) {
+            continue;
+        }
+        let previous = match normalised {
+            Some(value) => claims.insert(name.to_owned(), value),
+            None => claims.remove(name),
+        };
+        if let Some(previous) = previous {
+            as_sent.push((name.to_owned(), previous));
         }
     }
-    out
+    as_sent
+}
+
+/// The normalised form of the top-level member `name` (one of [`TOUCHED`]); `None` when it is
+/// left out.
+fn normalized_member(name: &str, sent: &Value) -> Option<Value> {
+    match name {
+        "realm_access" => {
+            let Value::Object(realm) = sent else {
+                return Some(sent.clone());
+            };
+            let mut realm = realm.clone();
+            normalize_member(&mut realm, "roles", false);
+            Some(Value::Object(realm))
+        }
+        "resource_access" => {
+            let Value::Object(clients) = sent else {
+                return Some(sent.clone());
+            };
+            let mut clients = clients.clone();
+            for client in clients.values_mut() {
+                if let Value::Object(client) = client {
+                    normalize_member(client, "roles", false);
+                }
+            }
+            Some(Value::Object(clients))
+        }
+        _ => {
+            let items = list(sent, is_space_separated(name))?;
+            let items = items.into_iter().map(|item| Value::String(item.to_owned()));
+            Some(Value::Array(items.collect()))
+        }
+    }
 }
 
 fn normalize_member(object: &mut Map<String, Value>, name: &str, space_separated: bool) {
@@ -99,6 +149,12 @@ fn normalize_member(object: &mut Map<String, Value>, name: &str, space_separated
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn normalized(claims: &Map<String, Value>) -> Map<String, Value> {
+        let mut claims = claims.clone();
+        normalize_in_place(&mut claims);
+        claims
+    }
 
     fn map(value: Value) -> Map<String, Value> {
         match value {
@@ -147,6 +203,35 @@ mod tests {
             json!(["reader"])
         );
         assert_eq!(claims["resource_access"]["odd"], 3);
+    }
+
+    #[test]
+    fn only_changed_members_are_kept_as_sent() {
+        let mut okta = map(json!({"scp": ["a", "b"], "groups": ["g"], "sub": "u"}));
+        assert!(
+            normalize_in_place(&mut okta).is_empty(),
+            "already normalised"
+        );
+        let mut entra = map(json!({"scp": "a b", "roles": ["r"], "tid": "t"}));
+        assert_eq!(
+            normalize_in_place(&mut entra),
+            [("scp".to_owned(), json!("a b"))]
+        );
+        assert_eq!(
+            entra,
+            map(json!({"scp": ["a", "b"], "roles": ["r"], "tid": "t"}))
+        );
+        let mut odd = map(json!({"roles": 5, "realm_access": {"roles": "admin"}}));
+        let mut sent = normalize_in_place(&mut odd);
+        sent.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            sent,
+            [
+                ("realm_access".to_owned(), json!({"roles": "admin"})),
+                ("roles".to_owned(), json!(5)),
+            ]
+        );
+        assert_eq!(odd, map(json!({"realm_access": {"roles": ["admin"]}})));
     }
 
     #[test]

@@ -6,66 +6,82 @@ use crate::normalize;
 /// Who presented a token that passed every check.
 ///
 /// It never holds the token itself; `token_fingerprint` correlates log lines and audit records
-/// with a token without revealing it. It is handed out behind an `Arc` and is not `Clone`: its
-/// normalised claims are worked out once from `claims`, so no copy may change one without the
-/// other.
-#[derive(Debug, serde::Serialize)]
+/// with a token without revealing it. It is handed out behind an `Arc` and is not `Clone`.
+///
+/// The payload is held once, normalised for the policy; the few list claims normalisation
+/// changed are also kept as sent, so [`claim`](Principal::claim) and
+/// [`claims_as_sent`](Principal::claims_as_sent) still read the payload exactly as the issuer
+/// sent it. A cached token therefore costs one copy of its claims, not two.
+#[derive(Debug)]
 pub struct Principal {
     /// The `iss` claim, equal byte for byte to a configured issuer.
     pub issuer: String,
     /// The `sub` claim.
     pub subject: String,
-    /// Every claim of the payload, as sent by the issuer (including `iss`, `sub`, `aud`, `exp`).
-    pub claims: Map<String, Value>,
     /// The `exp` claim, Unix seconds.
     pub expires_at: i64,
     /// The first 16 hex characters of the SHA-256 of the token string.
     pub token_fingerprint: String,
     /// The header `kid`, when the token had one.
     pub key_id: Option<String>,
-    /// [`claims`](Principal::claims) normalised once, when the token is verified: a cached
-    /// token serves every request from the same copy.
-    #[serde(skip)]
+    /// Every claim of the payload (including `iss`, `sub`, `aud`, `exp`), normalised.
     normalized: Map<String, Value>,
+    /// The top-level members normalisation changed or left out, with their values as sent.
+    as_sent: Vec<(String, Value)>,
 }
 
 impl Principal {
-    /// A principal with its normalised claims worked out.
+    /// A principal whose claims are `payload`, normalised once here.
     pub(crate) fn new(
         issuer: String,
         subject: String,
-        claims: Map<String, Value>,
+        mut payload: Map<String, Value>,
         expires_at: i64,
         token_fingerprint: String,
         key_id: Option<String>,
     ) -> Principal {
-        let normalized = normalize::normalized(&claims);
+        let as_sent = normalize::normalize_in_place(&mut payload);
         Principal {
             issuer,
             subject,
-            claims,
             expires_at,
             token_fingerprint,
             key_id,
-            normalized,
+            normalized: payload,
+            as_sent,
         }
     }
 
     /// The claims with provider differences smoothed out, for the policy: `scp` and `scope` as
     /// arrays (a space-separated string is split), `roles`, `groups`, `realm_access.roles` and
     /// `resource_access.<client>.roles` as arrays (a lone string becomes one member); a list
-    /// claim of another JSON type is left out. Every other claim is as sent. [`claims`] stays
-    /// the raw payload. Worked out once per verified token.
-    ///
-    /// [`claims`]: Principal::claims
+    /// claim of another JSON type is left out. Every other claim is as sent. Worked out once
+    /// per verified token.
     pub fn normalized_claims(&self) -> &Map<String, Value> {
         &self.normalized
     }
 
-    /// The raw claim at a dotted path such as `realm_access.roles` or
+    /// A copy of the payload exactly as the issuer sent it.
+    pub fn claims_as_sent(&self) -> Map<String, Value> {
+        let mut claims = self.normalized.clone();
+        for (name, value) in &self.as_sent {
+            claims.insert(name.clone(), value.clone());
+        }
+        claims
+    }
+
+    /// The top-level claim `name` as sent.
+    fn sent(&self, name: &str) -> Option<&Value> {
+        match self.as_sent.iter().find(|(sent, _)| sent == name) {
+            Some((_, value)) => Some(value),
+            None => self.normalized.get(name),
+        }
+    }
+
+    /// The claim as sent at a dotted path such as `oid`, `realm_access.roles` or
     /// `kubernetes.io.namespace`; member names containing dots are matched too.
     pub fn claim(&self, path: &str) -> Option<&Value> {
-        normalize::lookup(&self.claims, path)
+        normalize::lookup_with(|name| self.sent(name), path)
     }
 
     /// The claim at `path` as a list of strings: an array's string members, or a string (split
@@ -107,18 +123,31 @@ impl Principal {
     /// the same as none.
     pub fn groups_overage(&self) -> bool {
         let named = self
-            .claims
-            .get("_claim_names")
+            .sent("_claim_names")
             .and_then(Value::as_object)
             .is_some_and(|names| names.contains_key("groups"));
-        named || self.claims.get("hasgroups") == Some(&Value::Bool(true))
+        named || self.sent("hasgroups") == Some(&Value::Bool(true))
     }
 
     fn top_level_list(&self, name: &str) -> Vec<&str> {
-        self.claims
-            .get(name)
+        self.sent(name)
             .and_then(|value| normalize::list(value, false))
             .unwrap_or_default()
+    }
+}
+
+/// The principal's fields, with `claims` as the issuer sent them.
+impl serde::Serialize for Principal {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("Principal", 6)?;
+        out.serialize_field("issuer", &self.issuer)?;
+        out.serialize_field("subject", &self.subject)?;
+        out.serialize_field("claims", &self.claims_as_sent())?;
+        out.serialize_field("expires_at", &self.expires_at)?;
+        out.serialize_field("token_fingerprint", &self.token_fingerprint)?;
+        out.serialize_field("key_id", &self.key_id)?;
+        out.end()
     }
 }
 
@@ -173,7 +202,33 @@ mod tests {
         );
         assert!(p.claim_strings("realm_access.missing").is_empty());
         assert_eq!(p.normalized_claims()["roles"], json!(["admin"]));
-        assert_eq!(p.claims["roles"], "admin", "raw claims stay as sent");
+        assert_eq!(
+            p.claim("roles"),
+            Some(&json!("admin")),
+            "claims stay as sent"
+        );
+    }
+
+    #[test]
+    fn the_payload_as_sent_is_kept_whatever_normalisation_changed() {
+        for payload in [
+            json!({"scp": "a b", "roles": "r", "groups": 5, "tid": "t", "n": {"x": [1]}}),
+            json!({"scp": ["a"], "scope": "openid", "realm_access": {"roles": "kc"}}),
+            json!({"resource_access": {"c": {"roles": "x"}, "odd": 3}, "sub": "u"}),
+            json!({"iss": "i", "aud": ["a1", "a2"], "exp": 1}),
+        ] {
+            let p = principal(payload.clone());
+            assert_eq!(Value::Object(p.claims_as_sent()), payload);
+            for (name, value) in payload.as_object().expect("object") {
+                assert_eq!(p.claim(name), Some(value), "{name}");
+            }
+        }
+        let okta = principal(json!({"scp": ["a"], "groups": ["g"]}));
+        assert!(okta.as_sent.is_empty(), "nothing is held twice");
+        let removed = principal(json!({"groups": 5}));
+        assert!(!removed.normalized_claims().contains_key("groups"));
+        assert_eq!(removed.claim("groups"), Some(&json!(5)));
+        assert!(removed.groups().is_empty());
     }
 
     #[test]

@@ -24,7 +24,7 @@ async fn a_repeated_token_is_answered_without_the_idp_or_signature_work() {
         let again = rig.validator.validate(&token).await.expect("valid");
         assert_eq!(again.subject, first.subject);
         assert_eq!(again.token_fingerprint, first.token_fingerprint);
-        assert_eq!(again.claims, first.claims);
+        assert_eq!(again.claims_as_sent(), first.claims_as_sent());
     }
     let stats = rig.validator.stats();
     assert_eq!(stats.token_cache_hits, 50);

@@ -15,7 +15,7 @@ async fn baseline_token_is_accepted_and_described() {
     assert_eq!(principal.subject, "u-100");
     assert_eq!(principal.expires_at, NOW + 600);
     assert_eq!(principal.key_id.as_deref(), Some("rsa-1"));
-    assert_eq!(principal.claims["roles"], json!(["orders.read"]));
+    assert_eq!(principal.claim("roles"), Some(&json!(["orders.read"])));
     assert_eq!(principal.token_fingerprint.len(), 16);
     let printed = format!(
         "{principal:?} {}",
