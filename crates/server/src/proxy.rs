@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
@@ -59,7 +59,7 @@ pub(crate) async fn handle(
     let mut pending = Pending::new(&shared, record, started, bytes_in, span);
     let record = pending.record();
     let (parts, body) = request.into_parts();
-    let mut body = RequestBody::new(body, parts.version);
+    let mut body = RequestBody::new(body, parts.version, &parts.headers);
     let response = match process(&shared, record, &exchange, parts, &mut body).await {
         Ok(response) => response,
         Err(err) => {
@@ -147,12 +147,9 @@ async fn process(
     exchange.span.note_operation(&operation);
 
     let batch = if operation.needs_body() {
-        let bytes =
-            read_batch_body(request_body.take()?, shared.limits.max_batch_body_bytes).await?;
+        let counted = Counted::new(request_body.take()?, Arc::clone(&exchange.bytes_in));
+        let bytes = read_batch_body(counted, shared.limits.max_batch_body_bytes).await?;
         request_body.finished();
-        exchange
-            .bytes_in
-            .store(bytes.len() as u64, Ordering::Relaxed);
         cosmogate_protocol::classify_batch_body(&mut operation, &bytes)?;
         note_operation(shared, record, &operation);
         Some(bytes)
@@ -233,7 +230,7 @@ fn note_operation(shared: &Shared, record: &mut AuditRecord, operation: &Operati
         .map(|key| identifier(&key.raw));
 }
 
-async fn read_batch_body(body: Incoming, limit: usize) -> Result<Bytes, GatewayError> {
+async fn read_batch_body(body: Counted<Incoming>, limit: usize) -> Result<Bytes, GatewayError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(GatewayError::TooLarge {

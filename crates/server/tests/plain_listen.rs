@@ -431,7 +431,7 @@ async fn a_refused_write_whose_body_arrives_late_leaves_the_connection_usable() 
 }
 
 #[tokio::test]
-async fn a_refused_body_that_stalls_or_is_too_large_closes_the_connection_and_says_so() {
+async fn a_refused_body_that_stalls_is_too_large_or_awaits_100_continue_closes_the_connection() {
     use tokio::io::AsyncWriteExt;
     let gateway = PlainGateway::start().await;
 
@@ -477,9 +477,30 @@ async fn a_refused_body_that_stalls_or_is_too_large_closes_the_connection_and_sa
     );
     assert_eq!(responses(&text), 1);
 
+    // A client waiting for `100 Continue` is not asked for a body that would be thrown away:
+    // the refusal comes at once, without a 100, and closes the connection.
+    let mut waiting = tokio::net::TcpStream::connect(gateway.address)
+        .await
+        .expect("connect");
+    let head = write_head(&gateway.token, 100).replace(
+        "content-length: 100\r\n",
+        "content-length: 100\r\nexpect: 100-continue\r\n",
+    );
+    waiting.write_all(head.as_bytes()).await.expect("head");
+    let (text, closed) = read_until(&mut waiting, |_| false).await;
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    assert!(!text.contains("100 Continue"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+    assert!(closed, "{text}");
+
     let audit = gateway.stop().await;
-    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert_eq!(audit.len(), 3, "{audit:?}");
     assert_eq!(audit[0]["status"], 403);
     assert_eq!(audit[0]["bytes_in"], 10);
     assert_eq!(audit[1]["status"], 401);
+    assert_eq!(audit[2]["status"], 403);
+    assert_eq!(audit[2]["bytes_in"], 0);
 }

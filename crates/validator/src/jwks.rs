@@ -191,11 +191,13 @@ fn rsa_key(
     let e = bytes(jwk, "e")?;
     let n = strip_leading_zeros(&n);
     let e = strip_leading_zeros(&e);
-    // 2048 to 8192 bits, as the verifier requires; refusing here keeps such keys out of the set.
-    if !(256..=1024).contains(&n.len()) {
+    // What aws-lc checks only when it verifies, checked here so that such keys never enter the
+    // set: a modulus of 2048 to 8192 bits, odd; an odd exponent of 3 to 33 bits.
+    if !(2048..=8192).contains(&bit_length(n)) || n.last().is_none_or(|b| b & 1 == 0) {
         return Err("rsa modulus size is not supported");
     }
-    if e.is_empty() || e.len() > 8 {
+    let e_bits = bit_length(e);
+    if !(2..=33).contains(&e_bits) || e.last().is_none_or(|b| b & 1 == 0) {
         return Err("rsa exponent is not usable");
     }
     // A key that declares no alg is checked as RS256; one that declares a non-RSA alg is
@@ -237,6 +239,14 @@ fn okp_key(jwk: &Map<String, Value>) -> Result<(KeyKind, PublicKey), &'static st
     }
     let key = PublicKey::ed25519(x).map_err(|_| "ed25519 key is refused by the verifier")?;
     Ok((KeyKind::Ed25519, key))
+}
+
+/// The bit length of a big-endian number without leading zero bytes.
+fn bit_length(bytes: &[u8]) -> u32 {
+    match bytes.first() {
+        Some(first) => (bytes.len() as u32) * 8 - first.leading_zeros(),
+        None => 0,
+    }
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {

@@ -55,8 +55,9 @@ impl fmt::Debug for PublicKey {
 }
 
 impl PublicKey {
-    /// An RSA key. `check_alg` is parsed at once, so a key aws-lc refuses is refused here,
-    /// while its key set is read, and not on every token.
+    /// An RSA key. `check_alg` is parsed at once, so a key aws-lc refuses to parse is refused
+    /// here, while its key set is read, and not on every token. aws-lc checks the modulus size
+    /// only when it verifies, so the key set parser checks it before this.
     pub(crate) fn rsa(n: &[u8], e: &[u8], check_alg: Algorithm) -> Result<PublicKey, KeyRefused> {
         Self::new(
             Material::Rsa {

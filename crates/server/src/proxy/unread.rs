@@ -5,15 +5,17 @@
 //! separately. If the body were simply dropped, hyper would close the connection after the
 //! response without saying so, and a client that reuses the connection for its next request
 //! would lose that request. So the rest of the body is read and thrown away, within a bound,
-//! and the connection stays usable. A body over the bound, one that stalls, or one a step
-//! left part-way (a batch over its limit, a failed forward) gets `Connection: close` on the HTTP/1 response instead, so the
-//! client knows not to reuse the connection.
+//! and the connection stays usable. A body over the bound (read, or declared in
+//! `Content-Length`), one that stalls, one a step left part-way (a batch over its limit, a
+//! failed forward), or one the client is waiting to be asked for (`Expect: 100-continue`: it is
+//! better not asked) gets `Connection: close` on the response instead, so the client knows not
+//! to reuse the connection. On h2 nothing is drained: an unread body ends only its own stream.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use http::header::{CONNECTION, HeaderValue};
-use http::{Response, Version};
+use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HeaderValue};
+use http::{HeaderMap, Response, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
 use tokio::time::Instant;
@@ -32,15 +34,28 @@ pub(super) const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 pub(super) struct RequestBody {
     body: Option<Incoming>,
     version: Version,
+    /// The `Content-Length` the client declared.
+    declared: Option<u64>,
+    /// The client waits for `100 Continue` before it sends the body.
+    expects_continue: bool,
     /// A step took the body and has not said it read it to the end.
     unfinished: bool,
 }
 
 impl RequestBody {
-    pub(super) fn new(body: Incoming, version: Version) -> Self {
+    pub(super) fn new(body: Incoming, version: Version, headers: &HeaderMap) -> Self {
+        let declared = headers
+            .get(CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse().ok());
+        let expects_continue = headers
+            .get(EXPECT)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         RequestBody {
             body: Some(body),
             version,
+            declared,
+            expects_continue,
             unfinished: false,
         }
     }
@@ -63,11 +78,23 @@ impl RequestBody {
     /// Before `response` (a refusal) is sent: reads what is left of the body, counting it in
     /// `bytes_in`, or marks the connection to close when that cannot be done within bounds.
     pub(super) async fn settle(self, response: &mut Response<ProxyBody>, bytes_in: &AtomicU64) {
+        if !matches!(self.version, Version::HTTP_10 | Version::HTTP_11) {
+            return;
+        }
+        let too_large = self.declared.is_some_and(|len| len > DRAIN_LIMIT_BYTES);
         let reusable = match self.body {
+            Some(body) if body.is_end_stream() => true,
+            Some(_) if too_large || self.expects_continue => false,
             Some(body) => drain(body, bytes_in).await,
-            None => !self.unfinished,
+            // A step read it: to its end, or as far as its declared length.
+            None => {
+                !self.unfinished
+                    || self
+                        .declared
+                        .is_some_and(|len| bytes_in.load(Ordering::Relaxed) >= len)
+            }
         };
-        if !reusable && matches!(self.version, Version::HTTP_10 | Version::HTTP_11) {
+        if !reusable {
             response
                 .headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -77,9 +104,6 @@ impl RequestBody {
 
 /// Reads `body` to its end and discards it. True when it ended within the byte and time bounds.
 async fn drain(mut body: Incoming, bytes_in: &AtomicU64) -> bool {
-    if body.is_end_stream() {
-        return true;
-    }
     let deadline = Instant::now() + DRAIN_TIMEOUT;
     let mut read = 0u64;
     loop {

@@ -75,6 +75,34 @@ fn bad_unknown_and_encryption_keys_are_skipped_without_spoiling_the_set() {
 }
 
 #[test]
+fn rsa_keys_outside_what_the_verifier_accepts_are_skipped_when_read() {
+    let modulus = |bytes: Vec<u8>| json!({"kty":"RSA","kid":"k","n":b64(&bytes),"e":"AQAB"});
+    let mut short = vec![0x7f; 256];
+    short[255] = 0xc5;
+    let mut even = vec![0xc5; 256];
+    even[255] = 0xc4;
+    let exponent = |e: &[u8]| json!({"kty":"RSA","kid":"k","n":b64(&[0xc5; 256]),"e":b64(e)});
+    for (key, why) in [
+        (modulus(short), "2047-bit modulus"),
+        (modulus(even), "even modulus"),
+        (modulus(vec![0xc5; 1025]), "8200-bit modulus"),
+        (exponent(&[1]), "exponent 1"),
+        (exponent(&[1, 0, 0]), "even exponent"),
+        (exponent(&[3, 0, 0, 0, 1]), "34-bit exponent"),
+    ] {
+        let set = parse(vec![key]);
+        assert!(set.keys.is_empty(), "{why} must be skipped");
+    }
+    for key in [
+        modulus(vec![0xc5; 1024]),
+        exponent(&[3]),
+        exponent(&[1, 0, 0, 0, 1]),
+    ] {
+        assert_eq!(parse(vec![key]).keys.len(), 1);
+    }
+}
+
+#[test]
 fn a_point_off_its_curve_is_skipped() {
     let set = parse(vec![json!({
         "kty":"EC","kid":"off","crv":"P-256","x":b64(&[7; 32]),"y":b64(&[9; 32])
