@@ -16,6 +16,8 @@
 #   bench/peers.sh growth    how cost grows: distinct live tokens, body size, connections, memory
 #                            per idle connection
 #   bench/peers.sh profile   callgrind instruction counts per request (cosmogate, nginx)
+#   bench/peers.sh perf      perf on the native binary: task-clock, page faults and context
+#                            switches per request, and a cpu-clock profile, per case
 #   bench/peers.sh report    tables (results/<run>/report.md) and growth CSVs from the raw data
 #   bench/peers.sh plot      PNGs into docs/img/ from the growth CSVs (and bench/micro/data/)
 #   bench/peers.sh all       setup peers latency extra growth report plot
@@ -689,6 +691,66 @@ do_profile() {
   ls "$out"
 }
 
+# perf on the native binary (no valgrind): software counters (task-clock, page faults, context
+# switches) per case, and a cpu-clock call-graph profile of each case (PERF_SECS each, 5). Each
+# case's two runs use disjoint halves of a token pool, so every fresh token is new to the
+# process. PERF_CALLGRAPH=dwarf (default fp) gives callers through Rust code without frame
+# pointers; PERF_FREQ (2000) the sampling rate. Hardware counters are not
+# available in this VM, so the profile samples time, kernel included.
+do_perf() {
+  PHASE=perf
+  local out=$RESULTS/$PHASE secs=${PERF_SECS:-5} rs url cgpid case load
+  mkdir -p "$out"
+  command -v perf >/dev/null || die "perf is needed (apt-get install linux-perf)"
+  helpers_up
+  start_harness_upstreams
+  rs=$(<"$RUN/tokens/rs256-good.jwt")
+  write_config "$RUN/cg/cg-perf.toml" "127.0.0.1:$P_CG" "$A_CG" http://127.0.0.1:18081 0 "$RUN/cg/cg-perf-audit.jsonl"
+  start cg-perf "$PROXY_CPUS" "$CG" serve --config "$RUN/cg/cg-perf.toml"
+  wait_port "$P_CG" cg-perf
+  url="http://127.0.0.1:$P_CG$DOC_PATH"
+  cgpid=${PID[cg-perf]}
+  echo "case requests task_clock_ms page_faults context_switches us_per_request faults_per_request" >"$out/summary.txt"
+  for case in repeated-RS256 fresh-RS256 fresh-ES256; do
+    # shellcheck disable=SC2046
+    $(pin "$LOADGEN_CPUS") wrk -t1 -c64 -d3s -H "Authorization: Bearer $rs" "$url" >/dev/null 2>&1 || true
+    case $case in
+      repeated-RS256) load=(-H "Authorization: Bearer $rs" "$url") ;;
+      fresh-RS256) load=(-s "$BENCH/lua/pool.lua" "$url" -- "$POOLS/rs256.txt" once 0 0) ;;
+      fresh-ES256) load=(-s "$BENCH/lua/pool.lua" "$url" -- "$POOLS/es256.txt" once 0 0) ;;
+    esac
+    perf stat -x, -e task-clock,page-faults,context-switches -p "$cgpid" -o "$out/$case.stat.csv" -- sleep "$secs" &
+    local statpid=$!
+    # shellcheck disable=SC2046
+    $(pin "$LOADGEN_CPUS") wrk -t1 -c64 -d"${secs}s" "${load[@]}" >"$out/$case.wrk.txt" 2>&1 || true
+    wait "$statpid" || true
+    local req tc pf cs
+    req=$(awk '/requests in/ {print $1}' "$out/$case.wrk.txt")
+    tc=$(awk -F, '$3 == "task-clock" {print $1}' "$out/$case.stat.csv")
+    pf=$(awk -F, '$3 == "page-faults" {print $1}' "$out/$case.stat.csv")
+    cs=$(awk -F, '$3 == "context-switches" {print $1}' "$out/$case.stat.csv")
+    awk -v n="$case" -v r="$req" -v t="$tc" -v p="$pf" -v c="$cs" \
+      'BEGIN {printf "%s %d %.0f %d %d %.1f %.3f\n", n, r, t, p, c, t * 1000 / (r > 0 ? r : 1), p / (r > 0 ? r : 1)}' >>"$out/summary.txt"
+    case $case in
+      repeated-RS256) load=(-H "Authorization: Bearer $rs" "$url") ;;
+      fresh-RS256) load=(-s "$BENCH/lua/pool.lua" "$url" -- "$POOLS/rs256.txt" once 0 "$((POOL_RS256 / 2))") ;;
+      fresh-ES256) load=(-s "$BENCH/lua/pool.lua" "$url" -- "$POOLS/es256.txt" once 0 "$((POOL_ES256 / 2))") ;;
+    esac
+    perf record -e cpu-clock -F "${PERF_FREQ:-2000}" --call-graph "${PERF_CALLGRAPH:-fp}" -p "$cgpid" -o "$RUN/perf.$case.data" -- sleep "$secs" >/dev/null 2>&1 &
+    local recpid=$!
+    # shellcheck disable=SC2046
+    $(pin "$LOADGEN_CPUS") wrk -t1 -c64 -d"${secs}s" "${load[@]}" >/dev/null 2>&1 || true
+    wait "$recpid" || true
+    perf report -i "$RUN/perf.$case.data" --no-children --sort symbol --stdio 2>/dev/null \
+      | grep -v '^$' | grep -E '^ +[0-9]' | head -60 | cut -c1-200 >"$out/$case.self.txt" || true
+    perf report -i "$RUN/perf.$case.data" --children --sort symbol --stdio -g none 2>/dev/null \
+      | grep -E '^ +[0-9]' | head -80 | cut -c1-200 >"$out/$case.inclusive.txt" || true
+  done
+  stop cg-perf
+  stop_all
+  cat "$out/summary.txt"
+}
+
 do_report() { "$VENV/bin/python" "$BENCH/lib/report.py" "$RESULTS" "$HARNESS"; }
 do_plot() { "$VENV/bin/python" "$BENCH/plot.py" "$RESULTS" "$ROOT/docs/img" "$BENCH/micro/data"; }
 
@@ -702,6 +764,7 @@ case $MODE in
   extra) bench_env; mkdir -p "$RUN"; do_extra ;;
   growth) bench_env; mkdir -p "$RUN"; do_growth ;;
   profile) bench_env; mkdir -p "$RUN"; do_profile ;;
+  perf) bench_env; mkdir -p "$RUN"; do_perf ;;
   report) do_report ;;
   plot) do_plot ;;
   all)
