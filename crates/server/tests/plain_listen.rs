@@ -504,3 +504,47 @@ async fn a_refused_body_that_stalls_is_too_large_or_awaits_100_continue_closes_t
     assert_eq!(audit[2]["status"], 403);
     assert_eq!(audit[2]["bytes_in"], 0);
 }
+
+#[tokio::test]
+async fn a_batch_over_its_limit_is_refused_with_the_bytes_read_counted_and_the_connection_closed() {
+    use tokio::io::AsyncWriteExt;
+    let gateway = PlainGateway::start().await;
+    let mut stream = tokio::net::TcpStream::connect(gateway.address)
+        .await
+        .expect("connect");
+    // A transactional batch declaring 3 MiB, over the 2 MiB + 64 KiB default: cosmogate reads up
+    // to its limit, refuses with 413, and cannot keep the connection (the rest is unread).
+    let size = 3 << 20;
+    let head = write_head(&gateway.token, size).replace(
+        "content-type: application/json\r\n",
+        "content-type: application/json\r\nx-ms-cosmos-is-batch-request: true\r\n\
+         x-ms-cosmos-batch-atomic: true\r\n",
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    let writer = tokio::spawn(async move {
+        let chunk = vec![b' '; 64 * 1024];
+        for _ in 0..size / chunk.len() {
+            if stream.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        stream
+    });
+    let mut stream = writer.await.expect("writer");
+    let (text, _) = read_until(&mut stream, |text| text.contains("\r\n\r\n{")).await;
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+
+    let audit = gateway.stop().await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["reason"], "batch_body_too_large");
+    let read = audit[0]["bytes_in"].as_u64().expect("bytes_in");
+    let limit = 2 * 1024 * 1024 + 64 * 1024;
+    assert!(
+        read > limit && read < size as u64,
+        "the bytes read up to the limit are counted: {read}"
+    );
+}
