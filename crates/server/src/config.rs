@@ -372,6 +372,15 @@ impl Config {
                 self.policy.file.display()
             ));
         }
+        if let AuditOutput::File(path) = &self.audit.output {
+            let directory = path.parent().filter(|dir| !dir.as_os_str().is_empty());
+            if directory.is_some_and(|dir| !dir.is_dir()) {
+                problems.push(format!(
+                    "audit.output: the directory of {} does not exist",
+                    path.display()
+                ));
+            }
+        }
         problems
     }
 

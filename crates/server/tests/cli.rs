@@ -135,6 +135,25 @@ fn check_bounds_the_header_count_and_the_token_cache() {
 }
 
 #[test]
+fn check_reports_an_audit_file_whose_directory_is_missing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_certs(dir.path());
+    let path = dir.path().join("cosmogate.toml");
+    let base = config("http://127.0.0.1:9400", 60, &policy_file());
+    for (output, ok) in [("audit.jsonl", true), ("missing/audit.jsonl", false)] {
+        std::fs::write(&path, format!("{base}\n[audit]\noutput = \"{output}\"\n")).expect("write");
+        let result = check(&path);
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(result.status.success(), ok, "{output}: {stderr}");
+        assert_eq!(
+            stderr.contains("audit.output: the directory of"),
+            !ok,
+            "{output}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn check_names_an_unknown_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_certs(dir.path());

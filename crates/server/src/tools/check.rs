@@ -106,13 +106,44 @@ fn policy_problems(err: &PolicyError) -> Vec<String> {
     }
 }
 
+/// The error and its causes, each said once: a cause an error's own message already quotes
+/// (`cannot read {path}: {source}`) is not repeated.
 fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("cannot read x.toml: {0}")]
+        Quoting(#[source] std::io::Error),
+        #[error("configuration is invalid")]
+        Wrapping(#[source] std::io::Error),
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let missing = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        assert_eq!(
+            error_chain(&Outer::Quoting(missing())),
+            "cannot read x.toml: no such file"
+        );
+        assert_eq!(
+            error_chain(&Outer::Wrapping(missing())),
+            "configuration is invalid: no such file"
+        );
+    }
 }
