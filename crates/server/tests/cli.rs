@@ -18,6 +18,21 @@ fn check(path: &Path) -> std::process::Output {
         .expect("run")
 }
 
+/// `check` on the valid configuration plus `section`, in a fresh folder with certificates:
+/// whether it passed, and its standard error.
+fn check_with(section: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_certs(dir.path());
+    let path = dir.path().join("cosmogate.toml");
+    let base = config("http://127.0.0.1:9400", 60, &policy_file());
+    std::fs::write(&path, format!("{base}\n{section}\n")).expect("write");
+    let output = check(&path);
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 fn policy_file() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../config/policy.toml")
@@ -106,18 +121,7 @@ fn check_reports_every_problem_with_its_path_at_once() {
 
 #[test]
 fn check_bounds_the_header_count_and_the_token_cache() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_certs(dir.path());
-    let path = dir.path().join("cosmogate.toml");
-    let base = config("http://127.0.0.1:9400", 60, &policy_file());
-    let check_limits = |limits: &str| {
-        std::fs::write(&path, format!("{base}\n[limits]\n{limits}\n")).expect("write");
-        let output = check(&path);
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
+    let check_limits = |limits: &str| check_with(&format!("[limits]\n{limits}"));
     let (ok, stderr) = check_limits("max_header_count = 1000\ntoken_cache_entries = 0");
     assert!(
         ok,
@@ -136,15 +140,9 @@ fn check_bounds_the_header_count_and_the_token_cache() {
 
 #[test]
 fn check_reports_an_audit_file_whose_directory_is_missing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_certs(dir.path());
-    let path = dir.path().join("cosmogate.toml");
-    let base = config("http://127.0.0.1:9400", 60, &policy_file());
     for (output, ok) in [("audit.jsonl", true), ("missing/audit.jsonl", false)] {
-        std::fs::write(&path, format!("{base}\n[audit]\noutput = \"{output}\"\n")).expect("write");
-        let result = check(&path);
-        let stderr = String::from_utf8_lossy(&result.stderr);
-        assert_eq!(result.status.success(), ok, "{output}: {stderr}");
+        let (success, stderr) = check_with(&format!("[audit]\noutput = \"{output}\""));
+        assert_eq!(success, ok, "{output}: {stderr}");
         assert_eq!(
             stderr.contains("audit.output: the directory of"),
             !ok,

@@ -373,6 +373,26 @@ fn responses(text: &str) -> usize {
     text.matches("HTTP/1.1 ").count()
 }
 
+/// Sends `head` and then `size` body bytes on `stream` (stopping once the peer stops reading),
+/// and returns what came back up to the first response body.
+async fn send_large(mut stream: tokio::net::TcpStream, head: String, size: usize) -> String {
+    use tokio::io::AsyncWriteExt;
+    stream.write_all(head.as_bytes()).await.expect("head");
+    let writer = tokio::spawn(async move {
+        let chunk = vec![b' '; 64 * 1024];
+        for _ in 0..size / chunk.len() {
+            if stream.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        stream
+    });
+    let mut stream = writer.await.expect("writer");
+    read_until(&mut stream, |text| text.contains("\r\n\r\n{"))
+        .await
+        .0
+}
+
 fn write_head(token: &str, content_length: usize) -> String {
     format!(
         "POST /dbs/shop/colls/orders/docs HTTP/1.1\r\nhost: gw\r\n\
@@ -453,23 +473,12 @@ async fn a_refused_body_that_stalls_is_too_large_or_awaits_100_continue_closes_t
     assert!(closed, "{text}");
 
     // No token, and a body over the drain bound: refused with `Connection: close`.
-    let mut large = tokio::net::TcpStream::connect(gateway.address)
+    let large = tokio::net::TcpStream::connect(gateway.address)
         .await
         .expect("connect");
     let size = 5 << 20;
     let head = write_head("", size).replace("sig=", "sig=not-a-token");
-    large.write_all(head.as_bytes()).await.expect("head");
-    let writer = tokio::spawn(async move {
-        let chunk = vec![b'x'; 64 * 1024];
-        for _ in 0..size / chunk.len() {
-            if large.write_all(&chunk).await.is_err() {
-                break;
-            }
-        }
-        large
-    });
-    let mut large = writer.await.expect("writer");
-    let (text, _) = read_until(&mut large, |text| text.contains("\r\n\r\n{")).await;
+    let text = send_large(large, head, size).await;
     assert!(text.starts_with("HTTP/1.1 401"), "{text}");
     assert!(
         text.to_ascii_lowercase().contains("connection: close"),
@@ -507,9 +516,8 @@ async fn a_refused_body_that_stalls_is_too_large_or_awaits_100_continue_closes_t
 
 #[tokio::test]
 async fn a_batch_over_its_limit_is_refused_with_the_bytes_read_counted_and_the_connection_closed() {
-    use tokio::io::AsyncWriteExt;
     let gateway = PlainGateway::start().await;
-    let mut stream = tokio::net::TcpStream::connect(gateway.address)
+    let stream = tokio::net::TcpStream::connect(gateway.address)
         .await
         .expect("connect");
     // A transactional batch declaring 3 MiB, over the 2 MiB + 64 KiB default: cosmogate reads up
@@ -520,18 +528,7 @@ async fn a_batch_over_its_limit_is_refused_with_the_bytes_read_counted_and_the_c
         "content-type: application/json\r\nx-ms-cosmos-is-batch-request: true\r\n\
          x-ms-cosmos-batch-atomic: true\r\n",
     );
-    stream.write_all(head.as_bytes()).await.expect("head");
-    let writer = tokio::spawn(async move {
-        let chunk = vec![b' '; 64 * 1024];
-        for _ in 0..size / chunk.len() {
-            if stream.write_all(&chunk).await.is_err() {
-                break;
-            }
-        }
-        stream
-    });
-    let mut stream = writer.await.expect("writer");
-    let (text, _) = read_until(&mut stream, |text| text.contains("\r\n\r\n{")).await;
+    let text = send_large(stream, head, size).await;
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     assert!(
         text.to_ascii_lowercase().contains("connection: close"),
