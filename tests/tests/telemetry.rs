@@ -80,6 +80,7 @@ async fn health_readiness_and_metrics_are_served_apart_from_the_data_port() {
         "cosmogate_jwks_fetches{",
         "cosmogate_token_cache_hits",
         "cosmogate_signature_verifications",
+        "cosmogate_token_cache_deferred 0",
         "cosmogate_upstream_credential{kind=\"managed_identity\"} 1",
         "cosmogate_upstream_token_age_seconds{kind=\"managed_identity\"} ",
         "cosmogate_upstream_token_last_refresh_timestamp_seconds{kind=\"managed_identity\"} ",

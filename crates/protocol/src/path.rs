@@ -95,8 +95,9 @@ fn type_and_link(segments: &[String]) -> (&str, usize) {
 
 fn check_keyword_case(segments: &[String]) -> Result<(), ProtocolError> {
     let miscased = segments.iter().step_by(2).any(|segment| {
-        let lower = segment.to_ascii_lowercase();
-        lower != *segment && KEYWORDS.contains(&lower.as_str())
+        KEYWORDS
+            .iter()
+            .any(|keyword| segment.eq_ignore_ascii_case(keyword) && segment != keyword)
     });
     if miscased {
         return Err(ProtocolError::MalformedPath);
@@ -106,6 +107,11 @@ fn check_keyword_case(segments: &[String]) -> Result<(), ProtocolError> {
 
 /// Decodes one segment's `%XX` escapes, once, and checks the result.
 fn decode_segment(raw: &str) -> Result<String, ProtocolError> {
+    if !raw.contains('%') {
+        // Nothing to decode (the common case); the checks are the same.
+        check_segment(raw)?;
+        return Ok(raw.to_owned());
+    }
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

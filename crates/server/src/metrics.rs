@@ -59,6 +59,7 @@ pub(crate) struct Metrics {
     token_cache_hits: Gauge,
     token_cache_misses: Gauge,
     signature_verifications: Gauge,
+    token_cache_deferred: Gauge,
     upstream: upstream::Series,
     reloads_seen: AtomicU64,
     refused_seen: AtomicU64,
@@ -145,6 +146,7 @@ impl Metrics {
             token_cache_hits,
             token_cache_misses,
             signature_verifications,
+            token_cache_deferred,
         ] = std::array::from_fn(|_| Gauge::default());
         registry.register(
             "token_cache_hits",
@@ -160,6 +162,12 @@ impl Metrics {
             "signature_verifications",
             "Token signatures verified since start",
             signature_verifications.clone(),
+        );
+        registry.register(
+            "token_cache_deferred",
+            "Verified tokens not cached since start: the cache was nearly full and they were \
+             seen for the first time",
+            token_cache_deferred.clone(),
         );
         let upstream = upstream::Series::register(&mut registry);
         Metrics {
@@ -178,6 +186,7 @@ impl Metrics {
             token_cache_hits,
             token_cache_misses,
             signature_verifications,
+            token_cache_deferred,
             upstream,
             reloads_seen: AtomicU64::new(0),
             refused_seen: AtomicU64::new(0),
@@ -246,6 +255,8 @@ impl Metrics {
             .set(as_i64(state.tokens.token_cache_misses));
         self.signature_verifications
             .set(as_i64(state.tokens.signature_verifications));
+        self.token_cache_deferred
+            .set(as_i64(state.tokens.token_cache_deferred));
         catch_up(&self.policy_reloads, &self.reloads_seen, state.reloads.0);
         catch_up(
             &self.policy_reloads_refused,

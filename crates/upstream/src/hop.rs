@@ -4,8 +4,9 @@ use http::HeaderMap;
 use http::header::{self, HeaderName};
 
 /// Headers that are always connection-specific (RFC 9110 §7.6.1, plus the legacy
-/// `keep-alive` and `proxy-connection`).
-const HOP_BY_HOP: [HeaderName; 9] = [
+/// `keep-alive` and `proxy-connection`). A `static`, not a `const`: a `const` array of header
+/// names is built and dropped again at every use.
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),

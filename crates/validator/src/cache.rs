@@ -6,8 +6,15 @@
 //! `exp` the token goes through full validation again, which still applies the leeway), and
 //! only while the key that verified it is still in its issuer's current key set. Entries whose
 //! key left the set are also dropped eagerly when a new set is installed.
+//!
+//! Admission: while the cache is nearly full, a verified token is cached only when it is seen a
+//! second time (a [`Doorkeeper`] remembers first sightings). A token used once, such as one
+//! minted per request, or one of a flood of distinct tokens, then costs no cache insert and no
+//! eviction, and does not push out tokens that are used again. Below that fill level every
+//! verified token is cached at once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
@@ -68,6 +75,18 @@ impl Expiry<TokenHash, Arc<Verified>> for UntilExpiry {
 #[derive(Clone)]
 pub(crate) struct TokenCache {
     cache: Option<Cache<TokenHash, Arc<Verified>>>,
+    doorkeeper: Option<Arc<Doorkeeper>>,
+    /// From this many entries on, a token is cached only on its second sighting.
+    admit_from: u64,
+}
+
+/// What [`TokenCache::insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    Cached,
+    /// The cache was nearly full and this was the token's first sighting.
+    Deferred,
+    Disabled,
 }
 
 impl TokenCache {
@@ -79,7 +98,11 @@ impl TokenCache {
                 .support_invalidation_closures()
                 .build()
         });
-        TokenCache { cache }
+        TokenCache {
+            cache,
+            doorkeeper: (capacity > 0).then(|| Arc::new(Doorkeeper::new(capacity))),
+            admit_from: capacity - capacity / 10,
+        }
     }
 
     pub(crate) fn is_enabled(&self) -> bool {
@@ -90,10 +113,17 @@ impl TokenCache {
         self.cache.as_ref()?.get(hash).await
     }
 
-    pub(crate) async fn insert(&self, hash: TokenHash, verified: Verified) {
-        if let Some(cache) = &self.cache {
-            cache.insert(hash, Arc::new(verified)).await;
+    /// Caches a verified token, unless the cache is nearly full and the token is new to the
+    /// doorkeeper.
+    pub(crate) async fn insert(&self, hash: TokenHash, verified: Verified) -> Admission {
+        let (Some(cache), Some(doorkeeper)) = (&self.cache, &self.doorkeeper) else {
+            return Admission::Disabled;
+        };
+        if cache.entry_count() >= self.admit_from && !doorkeeper.seen_before(&hash) {
+            return Admission::Deferred;
         }
+        cache.insert(hash, Arc::new(verified)).await;
+        Admission::Cached
     }
 
     pub(crate) async fn remove(&self, hash: &TokenHash) {
@@ -121,6 +151,68 @@ impl TokenCache {
     /// Entries currently held (approximate: moka counts lazily).
     pub(crate) fn len(&self) -> u64 {
         self.cache.as_ref().map_or(0, Cache::entry_count)
+    }
+}
+
+/// First sightings of tokens, as a Bloom filter over their hashes: about 8 bits per cache
+/// entry, three probes, so under 4 % of new tokens pass for seen. It forgets everything after
+/// as many first sightings as the cache holds, so a token counts as seen again only within
+/// about one cache's worth of newcomers. Races between requests at most admit or defer a token
+/// once more than they should.
+pub(crate) struct Doorkeeper {
+    bits: Box<[AtomicU64]>,
+    /// `bits.len() * 64 - 1`: the bit count is a power of two.
+    mask: u64,
+    noted: AtomicU64,
+    forget_after: u64,
+}
+
+impl Doorkeeper {
+    const PROBES: usize = 3;
+
+    pub(crate) fn new(capacity: u64) -> Doorkeeper {
+        let bit_count = capacity
+            .saturating_mul(8)
+            .clamp(1 << 10, 1 << 26)
+            .next_power_of_two();
+        let words = usize::try_from(bit_count / 64).unwrap_or(1 << 20);
+        Doorkeeper {
+            bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            mask: bit_count - 1,
+            noted: AtomicU64::new(0),
+            forget_after: capacity.max(1),
+        }
+    }
+
+    /// Whether the token was seen since the last forgetting; notes it when it was not. The hash
+    /// is a SHA-256, so its bytes are independent probes already.
+    pub(crate) fn seen_before(&self, hash: &TokenHash) -> bool {
+        let mut seen = true;
+        for probe in hash.chunks_exact(8).take(Self::PROBES) {
+            let mut word = [0; 8];
+            word.copy_from_slice(probe);
+            let bit = u64::from_le_bytes(word) & self.mask;
+            let (index, flag) = ((bit / 64) as usize, 1u64 << (bit % 64));
+            if self.bits[index].fetch_or(flag, Ordering::Relaxed) & flag == 0 {
+                seen = false;
+            }
+        }
+        if !seen && self.noted.fetch_add(1, Ordering::Relaxed) + 1 >= self.forget_after {
+            self.noted.store(0, Ordering::Relaxed);
+            for word in self.bits.iter() {
+                word.store(0, Ordering::Relaxed);
+            }
+        }
+        seen
+    }
+}
+
+impl std::fmt::Debug for Doorkeeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Doorkeeper")
+            .field("bits", &(self.mask + 1))
+            .field("noted", &self.noted.load(Ordering::Relaxed))
+            .finish()
     }
 }
 
@@ -194,7 +286,86 @@ mod tests {
     #[tokio::test]
     async fn a_disabled_cache_stores_nothing() {
         let cache = TokenCache::new(0);
-        cache.insert(hash(1), verified(0, 1, 2_000)).await;
+        let admission = cache.insert(hash(1), verified(0, 1, 2_000)).await;
+        assert_eq!(admission, Admission::Disabled);
         assert!(!cache.is_enabled() && cache.get(&hash(1)).await.is_none());
+    }
+
+    fn random_hash(n: u64) -> TokenHash {
+        use sha2::Digest;
+        sha2::Sha256::digest(n.to_le_bytes()).into()
+    }
+
+    async fn settle(cache: &TokenCache) {
+        if let Some(inner) = &cache.cache {
+            inner.run_pending_tasks().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn below_the_fill_level_every_token_is_cached_at_once() {
+        let cache = TokenCache::new(100);
+        for n in 0..80 {
+            let admission = cache.insert(random_hash(n), verified(0, 1, 2_000)).await;
+            assert_eq!(admission, Admission::Cached, "token {n}");
+            settle(&cache).await;
+        }
+        assert!(cache.get(&random_hash(79)).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_nearly_full_cache_takes_a_token_on_its_second_sighting() {
+        let cache = TokenCache::new(100);
+        for n in 0..95 {
+            cache.insert(random_hash(n), verified(0, 1, 2_000)).await;
+            settle(&cache).await;
+        }
+        assert!(cache.len() >= 90, "{} entries", cache.len());
+        let newcomer = random_hash(1_000);
+        let first = cache.insert(newcomer, verified(0, 1, 2_000)).await;
+        settle(&cache).await;
+        assert_eq!(first, Admission::Deferred);
+        assert!(cache.get(&newcomer).await.is_none(), "not cached yet");
+        let second = cache.insert(newcomer, verified(0, 1, 2_000)).await;
+        assert_eq!(second, Admission::Cached);
+    }
+
+    #[test]
+    fn the_doorkeeper_remembers_first_sightings_and_rarely_mistakes_a_newcomer() {
+        let doorkeeper = Doorkeeper::new(10_000);
+        let passed_while_filling = (0..5_000)
+            .filter(|n| doorkeeper.seen_before(&random_hash(*n)))
+            .count();
+        assert!(passed_while_filling < 100, "{passed_while_filling}");
+        for n in 0..5_000 {
+            assert!(
+                doorkeeper.seen_before(&random_hash(n)),
+                "token {n} forgotten"
+            );
+        }
+        let mistaken = (100_000..104_000)
+            .filter(|n| doorkeeper.seen_before(&random_hash(*n)))
+            .count();
+        // 5,000 then 4,000 notes in 131,072 bits with three probes: about 1 % false positives.
+        assert!(
+            mistaken < 200,
+            "{mistaken} of 4,000 newcomers passed for seen"
+        );
+    }
+
+    #[test]
+    fn the_doorkeeper_forgets_after_a_cache_worth_of_newcomers() {
+        let doorkeeper = Doorkeeper::new(1_000);
+        assert!(!doorkeeper.seen_before(&random_hash(0)));
+        assert!(doorkeeper.seen_before(&random_hash(0)));
+        let mut newcomers = 1;
+        while doorkeeper.noted.load(Ordering::Relaxed) != 0 {
+            doorkeeper.seen_before(&random_hash(newcomers));
+            newcomers += 1;
+            assert!(newcomers < 2_000, "never forgets");
+        }
+        // The token itself was the first of the 1,000 first sightings.
+        assert!(newcomers >= 1_000, "forgot after {newcomers}");
+        assert!(!doorkeeper.seen_before(&random_hash(0)), "forgotten");
     }
 }

@@ -12,6 +12,9 @@ pub struct ValidatorStats {
     pub token_cache_misses: u64,
     /// Signature verifications attempted.
     pub signature_verifications: u64,
+    /// Verified tokens not cached: the cache was nearly full and the token was new to its
+    /// doorkeeper (a second sighting caches it).
+    pub token_cache_deferred: u64,
     /// Tokens currently held by the verified-token cache (approximate).
     pub token_cache_entries: u64,
 }
@@ -21,6 +24,7 @@ pub(crate) struct Counters {
     hits: AtomicU64,
     misses: AtomicU64,
     verifications: AtomicU64,
+    deferrals: AtomicU64,
 }
 
 impl Counters {
@@ -36,11 +40,16 @@ impl Counters {
         self.verifications.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn deferral(&self) {
+        self.deferrals.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self, entries: u64) -> ValidatorStats {
         ValidatorStats {
             token_cache_hits: self.hits.load(Ordering::Relaxed),
             token_cache_misses: self.misses.load(Ordering::Relaxed),
             signature_verifications: self.verifications.load(Ordering::Relaxed),
+            token_cache_deferred: self.deferrals.load(Ordering::Relaxed),
             token_cache_entries: entries,
         }
     }

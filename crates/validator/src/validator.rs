@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::cache::{TokenCache, TokenHash, Verified};
+use crate::cache::{Admission, TokenCache, TokenHash, Verified};
 use crate::claims::{self, Claims};
 use crate::clock::Clock;
 use crate::compact;
@@ -166,7 +166,9 @@ impl Validator {
             return Ok(verified.principal);
         }
         let principal = Arc::clone(&verified.principal);
-        self.inner.cache.insert(hash, verified).await;
+        if self.inner.cache.insert(hash, verified).await == Admission::Deferred {
+            self.inner.counters.deferral();
+        }
         Ok(principal)
     }
 

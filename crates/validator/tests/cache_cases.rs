@@ -124,6 +124,50 @@ async fn a_cache_of_zero_entries_verifies_every_time() {
 }
 
 #[tokio::test]
+async fn a_full_cache_caches_a_new_token_only_when_it_comes_back() {
+    let mock = MockIdp::start_a_b().await;
+    let (options, _clock) = test_options(16_384);
+    let options = ValidatorOptions {
+        token_cache_entries: 20,
+        ..options
+    };
+    let config = mock.config("a", ISSUER_A, &["RS256"]);
+    let validator = Validator::with_options(vec![config], http(), options)
+        .await
+        .expect("validator starts");
+    let token_for = |n: usize| t0_with("sub", Some(json!(format!("u-{n}"))));
+
+    // Distinct tokens fill the cache; moka counts its entries lazily, so the doorkeeper takes
+    // over some tokens after the cache is nearly full. Each token is still accepted.
+    let mut deferred = None;
+    for n in 0..500 {
+        let before = validator.stats().token_cache_deferred;
+        validator.validate(&token_for(n)).await.expect("valid");
+        if validator.stats().token_cache_deferred > before {
+            deferred = Some(n);
+            break;
+        }
+    }
+    let n = deferred.expect("a token was deferred once the cache was nearly full");
+    assert!(
+        n >= 18,
+        "deferred at token {n}, before the cache was nearly full"
+    );
+
+    // Its second sighting verifies it again and caches it; the third is a hit.
+    let before = validator.stats();
+    validator.validate(&token_for(n)).await.expect("valid");
+    validator.validate(&token_for(n)).await.expect("valid");
+    let after = validator.stats();
+    assert_eq!(
+        after.signature_verifications - before.signature_verifications,
+        1
+    );
+    assert_eq!(after.token_cache_hits - before.token_cache_hits, 1);
+    assert_eq!(after.token_cache_deferred, before.token_cache_deferred);
+}
+
+#[tokio::test]
 async fn tokens_of_one_issuer_are_not_served_from_entries_of_another() {
     let rig = rig().await;
     let a = t0();
