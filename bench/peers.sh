@@ -220,7 +220,7 @@ metric() {  # metric ADMIN_PORT NAME -> value or 0
 WARM=()
 measure() {
   local id=$1 c=$2 secs=$3 pid=$4 upid=$5 admin=$6 extra=$7; shift 8
-  local out=$RESULTS/$PHASE raw quiet p0 p1 u0 u1 m0 m1 t0 t1 lt h0 h1 s0 s1 v0 v1 hwm rss
+  local out=$RESULTS/$PHASE raw quiet p0 p1 u0 u1 m0 m1 t0 t1 lt h0 h1 s0 s1 v0 v1 d0 d1 hwm rss
   raw=$out/raw/$id.txt
   mkdir -p "$out/raw"
   quiet=$(quiet_gate)
@@ -231,19 +231,20 @@ measure() {
   fi
   reset_peak "$pid"
   h0=$(metric "$admin" cosmogate_token_cache_hits); v0=$(metric "$admin" cosmogate_token_cache_misses)
-  s0=$(metric "$admin" cosmogate_signature_verifications)
+  s0=$(metric "$admin" cosmogate_signature_verifications); d0=$(metric "$admin" cosmogate_token_cache_deferred)
   p0=$(cpu_ticks "$pid"); u0=$(cpu_ticks "$upid"); m0=$(machine_ticks); t0=$(date +%s.%N)
   # shellcheck disable=SC2046
   lt=$( { TIMEFORMAT='%U %S'; time $(pin "$LOADGEN_CPUS") wrk -t1 -c"$c" -d"${secs}s" --latency --timeout 5s "$@" >"$raw" 2>&1; } 2>&1 ) || true
   t1=$(date +%s.%N); p1=$(cpu_ticks "$pid"); u1=$(cpu_ticks "$upid"); m1=$(machine_ticks)
   h1=$(metric "$admin" cosmogate_token_cache_hits); v1=$(metric "$admin" cosmogate_token_cache_misses)
-  s1=$(metric "$admin" cosmogate_signature_verifications)
+  s1=$(metric "$admin" cosmogate_signature_verifications); d1=$(metric "$admin" cosmogate_token_cache_deferred)
   hwm=$(status_kib "$pid" VmHWM); rss=$(status_kib "$pid" VmRSS)
-  printf '{"id":"%s","phase":"%s","conns":%s,"wall":%s,"hz":%s,"proxy_ticks":%s,"upstream_ticks":%s,"loadgen_cpu":"%s","machine0":"%s","machine1":"%s","ncpu":%s,"quiet_pct":%s,"vmhwm_kib":%s,"vmrss_kib":%s,"cache_hits":%s,"cache_misses":%s,"signatures":%s%s}\n' \
+  printf '{"id":"%s","phase":"%s","conns":%s,"wall":%s,"hz":%s,"proxy_ticks":%s,"upstream_ticks":%s,"loadgen_cpu":"%s","machine0":"%s","machine1":"%s","ncpu":%s,"quiet_pct":%s,"vmhwm_kib":%s,"vmrss_kib":%s,"cache_hits":%s,"cache_misses":%s,"signatures":%s,"deferred":%s%s}\n' \
     "$id" "$PHASE" "$c" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')" "$(getconf CLK_TCK)" \
     "$((p1 - p0))" "$((u1 - u0))" "$lt" "$m0" "$m1" "$(nproc)" "$quiet" "$hwm" "$rss" \
     "$(awk -v a="$h0" -v b="$h1" 'BEGIN{print b-a}')" "$(awk -v a="$v0" -v b="$v1" 'BEGIN{print b-a}')" \
-    "$(awk -v a="$s0" -v b="$s1" 'BEGIN{print b-a}')" "${extra:+,$extra}" >>"$out/runs.jsonl"
+    "$(awk -v a="$s0" -v b="$s1" 'BEGIN{print b-a}')" "$(awk -v a="$d0" -v b="$d1" 'BEGIN{print b-a}')" \
+    "${extra:+,$extra}" >>"$out/runs.jsonl"
   local note=""
   [[ $* == *" once "* ]] && grep -q 'wrapped [1-9]' "$raw" && note=" (token pool WRAPPED: not all tokens fresh)"
   log "  $id: $(awk '/^Requests\/sec/ {print $2 " req/s"}' "$raw")$note"
