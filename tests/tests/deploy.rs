@@ -76,6 +76,8 @@ struct Workspace {
     license: String,
     /// binary name -> package name, over every member.
     binaries: BTreeMap<String, String>,
+    /// package name -> its folder.
+    folders: BTreeMap<String, PathBuf>,
 }
 
 impl Workspace {
@@ -90,6 +92,7 @@ impl Workspace {
                 .to_owned()
         };
         let mut binaries = BTreeMap::new();
+        let mut folders = BTreeMap::new();
         for member in manifest["workspace"]["members"]
             .as_array()
             .expect("workspace.members")
@@ -121,6 +124,7 @@ impl Workspace {
                     let bin = bin["name"].as_str().expect("bin.name").to_owned();
                     binaries.insert(bin, name.clone());
                 }
+                folders.insert(name, dir);
             }
         }
         Workspace {
@@ -128,6 +132,7 @@ impl Workspace {
             rust_version: field("rust-version"),
             license: field("license"),
             binaries,
+            folders,
         }
     }
 }
@@ -330,16 +335,28 @@ impl Dockerfile {
 // --- the binary ---
 
 /// The `cosmogate` binary of this checkout, built by cargo in this test's profile and target
-/// directory, offline. After `cargo test --workspace` it is already up to date and this is a
-/// no-op; run alone (`--test deploy`), the test still checks the binary of these sources.
+/// directory, offline. cargo is asked for one integration test of the binary's package with the
+/// whole workspace selected, exactly as `cargo test --workspace` builds it (same features, so
+/// the same binary): after that run this is a no-op, and run alone (`--test deploy`) the test
+/// still checks the binary of these sources.
 fn cosmogate_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let bin = Dockerfile::load().binary_name();
-        let package = Workspace::load()
+        let workspace = Workspace::load();
+        let package = workspace
             .binaries
-            .remove(&bin)
+            .get(&bin)
             .unwrap_or_else(|| panic!("no workspace member builds {bin}"));
+        let mut integration_tests: Vec<String> =
+            std::fs::read_dir(workspace.folders[package].join("tests"))
+                .into_iter()
+                .flatten()
+                .map(|entry| entry.expect("an entry").path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
+                .filter_map(|path| Some(path.file_stem()?.to_str()?.to_owned()))
+                .collect();
+        integration_tests.sort();
         let exe = std::env::current_exe().expect("the test's own path");
         // <target>/<profile>/deps/deploy-<hash>
         let profile_dir = exe
@@ -348,23 +365,48 @@ fn cosmogate_binary() -> &'static Path {
             .expect("target/<profile>");
         let target_dir = profile_dir.parent().expect("the target directory");
         let mut cargo = Command::new(env!("CARGO"));
+        cargo.current_dir(repo_root());
+        // What cargo sets for this test process describes this package; some build scripts
+        // watch such variables (ring: CARGO_MANIFEST_DIR), so passing them on would make the
+        // nested build, and the next outer one, rebuild them every time.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+                || name == "CARGO_PRIMARY_PACKAGE"
+                || name == "CARGO_TARGET_TMPDIR"
+            {
+                cargo.env_remove(&*name);
+            }
+        }
+        match integration_tests.first() {
+            Some(test) => cargo.args(["test", "--workspace", "--no-run", "--test", test]),
+            None => cargo.args(["build", "-p", package, "--bin", &bin]),
+        };
         cargo
-            .current_dir(repo_root())
-            .args(["build", "--locked", "--offline", "--quiet", "-p", &package])
-            .args(["--bin", &bin])
-            .arg("--target-dir")
+            .args(["--locked", "--offline", "--quiet", "--target-dir"])
             .arg(target_dir);
         match profile_dir.file_name().and_then(|name| name.to_str()) {
             Some("debug") => {}
+            Some("release") => {
+                cargo.arg("--release");
+            }
             Some(profile) => {
                 cargo.args(["--profile", profile]);
             }
             None => panic!("profile of {}", exe.display()),
         }
-        let status = cargo.status().expect("run cargo build");
+        let output = cargo.output().expect("run cargo");
         assert!(
-            status.success(),
-            "cargo build -p {package} --bin {bin} failed"
+            output.status.success(),
+            "building {bin}: {}",
+            describe(&output)
         );
         profile_dir.join(bin)
     })
