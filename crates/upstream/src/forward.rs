@@ -28,6 +28,13 @@ pub type UpstreamBody = UnsyncBoxBody<Bytes, Box<dyn StdError + Send + Sync>>;
 
 const X_MS_DATE: HeaderName = HeaderName::from_static("x-ms-date");
 
+/// The most an upstream HTTP/1.1 connection buffers: it bounds Cosmos DB's response head
+/// (large continuation and session tokens; case C27 asks for at least 64 KiB) and how far
+/// hyper's adaptive read buffer grows while a large body streams through. hyper's own default
+/// is about 400 KiB, kept by every pooled connection that once carried a large body, so memory
+/// grew with document size up to 1 MiB; at 128 KiB it stays flat.
+const MAX_RESPONSE_BUFFER: usize = 128 * 1024;
+
 /// A pooled HTTP/1.1 and HTTP/2 client for one Cosmos account endpoint. Cheap to clone.
 ///
 /// It forwards the request target exactly as received, replaces the client's credential with
@@ -192,7 +199,8 @@ fn build_client(
     let mut builder = Client::builder(TokioExecutor::new());
     builder
         .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new());
+        .timer(TokioTimer::new())
+        .http1_max_buf_size(MAX_RESPONSE_BUFFER);
     match cfg.idle_timeout_seconds {
         0 => builder.pool_max_idle_per_host(0),
         secs => builder.pool_idle_timeout(Duration::from_secs(secs)),

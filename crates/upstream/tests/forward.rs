@@ -201,6 +201,73 @@ async fn response_status_and_cosmos_headers_pass_through_without_hop_headers() {
     assert_eq!(&body[..], b"{\"id\":\"x/y\"}");
 }
 
+/// A reply whose head carries `sizes.len()` Cosmos-looking headers of the given sizes.
+fn reply_with_large_headers(sizes: &[(&'static str, usize)]) -> UpstreamReply {
+    let headers = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, (name, size))| {
+            let value: String = (0..*size)
+                .map(|j| char::from(b'A' + ((i + j) % 26) as u8))
+                .collect();
+            (*name, &*value.leak())
+        })
+        .collect();
+    UpstreamReply {
+        status: 200,
+        headers,
+        body: "{}",
+    }
+}
+
+#[tokio::test]
+async fn a_response_head_of_64_kib_is_relayed_intact() {
+    // Case C27(b): a 16 KiB continuation and a 15 KiB session token, and more, 65 KiB in all.
+    let reply = reply_with_large_headers(&[
+        ("x-ms-continuation", 16 * 1024),
+        ("x-ms-session-token", 15 * 1024),
+        ("x-ms-cosmos-index-utilization", 17 * 1024),
+        ("x-ms-cosmos-query-execution-info", 17 * 1024),
+    ]);
+    let (forwarder, _, _) = http_setup(reply.clone()).await;
+    let request = Request::get("/dbs/shop/colls/orders/docs")
+        .body(body(b""))
+        .expect("request");
+    let response = forwarder
+        .forward(request, "docs", "dbs/shop/colls/orders")
+        .await
+        .expect("a 65 KiB head is accepted");
+    assert_eq!(response.status(), 200);
+    for (name, value) in &reply.headers {
+        assert_eq!(
+            response.headers().get(*name).map(|v| v.as_bytes()),
+            Some(value.as_bytes()),
+            "{name} relayed byte for byte"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_response_head_beyond_the_buffer_bound_is_an_upstream_error() {
+    let reply = reply_with_large_headers(&[
+        ("x-ms-continuation", 100 * 1024),
+        ("x-ms-session-token", 100 * 1024),
+    ]);
+    let (forwarder, _, _) = http_setup(reply).await;
+    let request = Request::get("/dbs/shop/colls/orders/docs")
+        .body(body(b""))
+        .expect("request");
+    let error = forwarder
+        .forward(request, "docs", "dbs/shop/colls/orders")
+        .await
+        .expect_err("a 200 KiB head is refused");
+    let text = error.to_string();
+    assert!(
+        !text.contains("ABCDEFGHIJKLMNOP"),
+        "no header value in the error: {text}"
+    );
+}
+
 #[tokio::test]
 async fn throttling_answer_is_passed_on_once_and_unchanged() {
     let reply = UpstreamReply {
