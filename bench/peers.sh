@@ -18,6 +18,9 @@
 #   bench/peers.sh profile   callgrind instruction counts per request (cosmogate, nginx)
 #   bench/peers.sh perf      perf on the native binary: task-clock, page faults and context
 #                            switches per request, and a cpu-clock profile, per case
+#   bench/peers.sh cores     where the proxy core's time goes, kernel included, for cosmogate
+#                            and nginx under the same load: perf samples of the whole core,
+#                            per request, by process, library and kernel function
 #   bench/peers.sh report    tables (results/<run>/report.md) and growth CSVs from the raw data
 #   bench/peers.sh plot      PNGs into docs/img/ from the growth CSVs (and bench/micro/data/)
 #   bench/peers.sh all       setup peers latency extra growth report plot
@@ -752,6 +755,56 @@ do_perf() {
   cat "$out/summary.txt"
 }
 
+# The proxy core as a whole (perf record -C PROXY_CPUS, cpu-clock with kernel call graphs), for
+# cosmogate (repeated RS256 token) and nginx under the same closed-loop load, CORES_SECS each
+# (5). A sample is 1/PERF_FREQ s of the core, so samples x (1e6/PERF_FREQ) / requests is the
+# core's time per request in that symbol. cores.txt: by command and object, then the kernel
+# functions of each proxy, then who calls the top kernel function.
+do_cores() {
+  PHASE=cores
+  local out=$RESULTS/$PHASE secs=${CORES_SECS:-5} freq=${PERF_FREQ:-2000} rs target url pid n rec
+  mkdir -p "$out"
+  command -v perf >/dev/null || die "perf is needed (apt-get install linux-perf)"
+  [[ -n $PROXY_CPUS ]] || die "cores needs PROXY_CPUS"
+  helpers_up
+  start_harness_upstreams
+  start_cg cg-cores "$P_CG" "$A_CG" http://127.0.0.1:18081 0
+  rs=$(<"$RUN/tokens/rs256-good.jwt")
+  : >"$out/cores.txt"
+  for target in cosmogate nginx; do
+    case $target in
+      cosmogate) url="http://127.0.0.1:$P_CG$DOC_PATH"; pid=${PID[cg-cores]} ;;
+      nginx) url="http://127.0.0.1:18082$DOC_PATH"; pid=${PID[nginx]} ;;
+    esac
+    # shellcheck disable=SC2046
+    $(pin "$LOADGEN_CPUS") wrk -t1 -c64 -d2s -H "Authorization: Bearer $rs" "$url" >/dev/null 2>&1 || true
+    perf record -g -e cpu-clock -F "$freq" -C "$PROXY_CPUS" -o "$RUN/cores.$target.data" -- sleep "$secs" >/dev/null 2>&1 &
+    rec=$!
+    # shellcheck disable=SC2046
+    $(pin "$LOADGEN_CPUS") wrk -t1 -c64 -d"${secs}s" -H "Authorization: Bearer $rs" "$url" >"$out/$target.wrk.txt" 2>&1 || true
+    wait "$rec" || true
+    n=$(awk '/requests in/ {print $1}' "$out/$target.wrk.txt")
+    local per="awk -v n=$n -v f=$freq '{printf \"%8.2f us/req  %s\\n\", \$2 * 1e6 / f / n, \$0}'"
+    {
+      echo "== $target: $n requests in ${secs} s, core $PROXY_CPUS sampled at $freq Hz"
+      echo "-- by command and object"
+      perf report -n -i "$RUN/cores.$target.data" --stdio --no-children --sort comm,dso 2>/dev/null \
+        | grep -E '^ +[0-9]' | head -8 | eval "$per" || true
+      echo "-- kernel functions, in $target's own threads"
+      local comm; comm=$([[ $target == nginx ]] && echo nginx || echo tokio-rt-worker)
+      perf report -n -i "$RUN/cores.$target.data" --stdio --no-children --comm "$comm" \
+        --dso '[kernel.kallsyms]' --sort sym 2>/dev/null | grep -E '^ +[0-9]' | head -12 | eval "$per" || true
+      echo "-- callers of _raw_spin_unlock_irqrestore (time spent with interrupts off, mostly waking a task on the other core)"
+      perf report -i "$RUN/cores.$target.data" --stdio --no-children --sort sym \
+        -S _raw_spin_unlock_irqrestore -G 2>/dev/null | grep -E -- '%' | grep -v '^#' | head -12 || true
+      echo
+    } >>"$out/cores.txt"
+  done
+  stop cg-cores
+  stop_all
+  cat "$out/cores.txt"
+}
+
 do_report() { "$VENV/bin/python" "$BENCH/lib/report.py" "$RESULTS" "$HARNESS"; }
 do_plot() { "$VENV/bin/python" "$BENCH/plot.py" "$RESULTS" "$ROOT/docs/img" "$BENCH/micro/data"; }
 
@@ -766,6 +819,7 @@ case $MODE in
   growth) bench_env; mkdir -p "$RUN"; do_growth ;;
   profile) bench_env; mkdir -p "$RUN"; do_profile ;;
   perf) bench_env; mkdir -p "$RUN"; do_perf ;;
+  cores) bench_env; mkdir -p "$RUN"; do_cores ;;
   report) do_report ;;
   plot) do_plot ;;
   all)
