@@ -91,7 +91,7 @@ fn new_record(
     AuditRecord {
         schema: audit::SCHEMA,
         time: audit::timestamp(SystemTime::now()),
-        request_id: crate::trace::random_uuid().to_string(),
+        request_id: uuid::Uuid::new_v4().to_string(),
         trace_id: trace.trace_id_hex(),
         activity_id,
         client_address: peer.to_string(),

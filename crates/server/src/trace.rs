@@ -113,27 +113,9 @@ fn parse_traceparent(text: &str) -> Option<ClientParent> {
     })
 }
 
-/// A random (version 4) UUID from the thread's CSPRNG. `Uuid::new_v4` asks the kernel for
-/// its bytes, one `getrandom` system call per id; a request takes two ids (its own and, unless
-/// the client sent one, the activity id).
-pub fn random_uuid() -> uuid::Uuid {
-    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn random_uuids_are_version_4_and_differ() {
-        let first = random_uuid();
-        let second = random_uuid();
-        assert_eq!(first.get_version(), Some(uuid::Version::Random));
-        assert_eq!(first.get_variant(), uuid::Variant::RFC4122);
-        assert_ne!(first, second);
-        let text = first.to_string();
-        assert_eq!(uuid::Uuid::parse_str(&text).expect("parses"), first);
-    }
 
     fn headers(value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();

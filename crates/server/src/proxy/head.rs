@@ -52,7 +52,7 @@ pub(super) fn ensure_activity_id(headers: &mut HeaderMap) -> String {
         .get(ACTIVITY_ID)
         .and_then(|value| value.to_str().ok())
         .and_then(|text| uuid::Uuid::parse_str(text).ok());
-    let id = given.unwrap_or_else(crate::trace::random_uuid).to_string();
+    let id = given.unwrap_or_else(uuid::Uuid::new_v4).to_string();
     if let Ok(value) = HeaderValue::from_str(&id) {
         headers.insert(ACTIVITY_ID, value);
     }
