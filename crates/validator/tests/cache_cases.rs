@@ -99,18 +99,24 @@ async fn an_oversized_token_is_refused_before_the_cache_is_consulted() {
     assert_eq!(rig.validator.stats().token_cache_misses, 0);
 }
 
-#[tokio::test]
-async fn a_cache_of_zero_entries_verifies_every_time() {
+/// A validator for IdP-A whose token cache holds `entries` tokens; keep the mock alive.
+async fn validator_caching(entries: u64) -> (Validator, MockIdp) {
     let mock = MockIdp::start_a_b().await;
     let (options, _clock) = test_options(16_384);
     let options = ValidatorOptions {
-        token_cache_entries: 0,
+        token_cache_entries: entries,
         ..options
     };
     let config = mock.config("a", ISSUER_A, &["RS256"]);
     let validator = Validator::with_options(vec![config], http(), options)
         .await
         .expect("validator starts");
+    (validator, mock)
+}
+
+#[tokio::test]
+async fn a_cache_of_zero_entries_verifies_every_time() {
+    let (validator, _mock) = validator_caching(0).await;
     let token = t0();
     for _ in 0..3 {
         validator.validate(&token).await.expect("valid");
@@ -125,16 +131,7 @@ async fn a_cache_of_zero_entries_verifies_every_time() {
 
 #[tokio::test]
 async fn a_full_cache_caches_a_new_token_only_when_it_comes_back() {
-    let mock = MockIdp::start_a_b().await;
-    let (options, _clock) = test_options(16_384);
-    let options = ValidatorOptions {
-        token_cache_entries: 20,
-        ..options
-    };
-    let config = mock.config("a", ISSUER_A, &["RS256"]);
-    let validator = Validator::with_options(vec![config], http(), options)
-        .await
-        .expect("validator starts");
+    let (validator, _mock) = validator_caching(20).await;
     let token_for = |n: usize| t0_with("sub", Some(json!(format!("u-{n}"))));
 
     // Distinct tokens fill the cache; moka counts its entries lazily, so the doorkeeper takes
