@@ -95,9 +95,17 @@ fn type_and_link(segments: &[String]) -> (&str, usize) {
 
 fn check_keyword_case(segments: &[String]) -> Result<(), ProtocolError> {
     let miscased = segments.iter().step_by(2).any(|segment| {
+        let folds_to = |keyword: &&str| {
+            segment.eq_ignore_ascii_case(keyword)
+                // Non-ASCII letters that case-fold to ASCII ones (`ſ` to `s`, the Kelvin sign
+                // to `k`) would pass a Unicode case-insensitive compare in another component.
+                || (!segment.is_ascii()
+                    && (segment.to_lowercase() == **keyword
+                        || segment.to_uppercase().to_lowercase() == **keyword))
+        };
         KEYWORDS
             .iter()
-            .any(|keyword| segment.eq_ignore_ascii_case(keyword) && segment != keyword)
+            .any(|keyword| folds_to(keyword) && segment != keyword)
     });
     if miscased {
         return Err(ProtocolError::MalformedPath);

@@ -510,6 +510,23 @@ fn c16_paths_never_classify_as_another_container() {
 }
 
 #[test]
+fn non_ascii_look_alikes_of_keywords_are_refused() {
+    for path in [
+        // `docſ`: the long s upper-cases to `S`.
+        "/dbs/shop/colls/payroll/doc%C5%BF/p1",
+        // `pKranges` with the Kelvin sign, which lower-cases to `k`.
+        "/dbs/shop/colls/payroll/p%E2%84%AAranges",
+        "/db%C5%BF/shop/colls/payroll/docs/p1",
+    ] {
+        let e = run(&Method::GET, path, &[]).expect_err(path);
+        assert_eq!(e, ProtocolError::MalformedPath, "{path}");
+    }
+    // Non-ASCII names in name positions stay names.
+    let op = run(&Method::GET, "/dbs/shop/colls/payroll/docs/doc%C5%BF", &[]).expect("a name");
+    assert_eq!(op.item_id.as_deref(), Some("docſ"));
+}
+
+#[test]
 fn doubled_slashes_address_the_same_resource_as_single_ones() {
     for path in [
         "//dbs/shop/colls/payroll/docs/p1",
