@@ -19,14 +19,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
-use cosmogate_e2e::{RefusingPort, repo_root};
 use cosmogate_server::AuditOutput;
 use serde::Deserialize;
 use serde_json::Value;
 
 // --- the files ---
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
 
 fn deploy_dir() -> PathBuf {
     repo_root().join("deploy").join("kubernetes")
@@ -76,8 +78,6 @@ struct Workspace {
     license: String,
     /// binary name -> package name, over every member.
     binaries: BTreeMap<String, String>,
-    /// package name -> its folder.
-    folders: BTreeMap<String, PathBuf>,
 }
 
 impl Workspace {
@@ -92,7 +92,6 @@ impl Workspace {
                 .to_owned()
         };
         let mut binaries = BTreeMap::new();
-        let mut folders = BTreeMap::new();
         for member in manifest["workspace"]["members"]
             .as_array()
             .expect("workspace.members")
@@ -124,7 +123,6 @@ impl Workspace {
                     let bin = bin["name"].as_str().expect("bin.name").to_owned();
                     binaries.insert(bin, name.clone());
                 }
-                folders.insert(name, dir);
             }
         }
         Workspace {
@@ -132,7 +130,6 @@ impl Workspace {
             rust_version: field("rust-version"),
             license: field("license"),
             binaries,
-            folders,
         }
     }
 }
@@ -334,82 +331,16 @@ impl Dockerfile {
 
 // --- the binary ---
 
-/// The `cosmogate` binary of this checkout, built by cargo in this test's profile and target
-/// directory, offline. cargo is asked for one integration test of the binary's package with the
-/// whole workspace selected, exactly as `cargo test --workspace` builds it (same features, so
-/// the same binary): after that run this is a no-op, and run alone (`--test deploy`) the test
-/// still checks the binary of these sources.
+/// The `cosmogate` binary of this checkout, as cargo builds it for this package's tests; it
+/// must be the one the ENTRYPOINT runs.
 fn cosmogate_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let bin = Dockerfile::load().binary_name();
-        let workspace = Workspace::load();
-        let package = workspace
-            .binaries
-            .get(&bin)
-            .unwrap_or_else(|| panic!("no workspace member builds {bin}"));
-        let mut integration_tests: Vec<String> =
-            std::fs::read_dir(workspace.folders[package].join("tests"))
-                .into_iter()
-                .flatten()
-                .map(|entry| entry.expect("an entry").path())
-                .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
-                .filter_map(|path| Some(path.file_stem()?.to_str()?.to_owned()))
-                .collect();
-        integration_tests.sort();
-        let exe = std::env::current_exe().expect("the test's own path");
-        // <target>/<profile>/deps/deploy-<hash>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>");
-        let target_dir = profile_dir.parent().expect("the target directory");
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo.current_dir(repo_root());
-        // What cargo sets for this test process describes this package; some build scripts
-        // watch such variables (ring: CARGO_MANIFEST_DIR), so passing them on would make the
-        // nested build, and the next outer one, rebuild them every time.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if [
-                "CARGO_PKG_",
-                "CARGO_MANIFEST_",
-                "CARGO_CRATE_",
-                "CARGO_BIN_",
-            ]
-            .iter()
-            .any(|prefix| name.starts_with(prefix))
-                || name == "CARGO_PRIMARY_PACKAGE"
-                || name == "CARGO_TARGET_TMPDIR"
-            {
-                cargo.env_remove(&*name);
-            }
-        }
-        match integration_tests.first() {
-            Some(test) => cargo.args(["test", "--workspace", "--no-run", "--test", test]),
-            None => cargo.args(["build", "-p", package, "--bin", &bin]),
-        };
-        cargo
-            .args(["--locked", "--offline", "--quiet", "--target-dir"])
-            .arg(target_dir);
-        match profile_dir.file_name().and_then(|name| name.to_str()) {
-            Some("debug") => {}
-            Some("release") => {
-                cargo.arg("--release");
-            }
-            Some(profile) => {
-                cargo.args(["--profile", profile]);
-            }
-            None => panic!("profile of {}", exe.display()),
-        }
-        let output = cargo.output().expect("run cargo");
-        assert!(
-            output.status.success(),
-            "building {bin}: {}",
-            describe(&output)
-        );
-        profile_dir.join(bin)
-    })
+    let binary = Path::new(env!("CARGO_BIN_EXE_cosmogate"));
+    assert_eq!(
+        binary.file_stem().and_then(|name| name.to_str()),
+        Some(Dockerfile::load().binary_name().as_str()),
+        "the ENTRYPOINT runs the binary this package builds"
+    );
+    binary
 }
 
 fn cosmogate(args: &[&std::ffi::OsStr]) -> Output {
@@ -507,7 +438,13 @@ impl Manifests {
     /// not installed. Its kubeconfig names only a refusing loopback port, so nothing leaves
     /// the machine even where kubectl (a version dispatcher) asks a server for its version.
     fn rendered() -> Option<Manifests> {
-        let refusing = RefusingPort::new().expect("a loopback port");
+        // Bound and never listening: connections to it are refused, and no other process can
+        // be handed the port meanwhile.
+        let refusing = tokio::net::TcpSocket::new_v4().expect("a socket");
+        refusing
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("a loopback port");
+        let refusing = refusing.local_addr().expect("its address");
         let scratch = tempfile::tempdir().expect("tempdir");
         let kubeconfig = scratch.path().join("kubeconfig");
         std::fs::write(
@@ -516,7 +453,7 @@ impl Manifests {
                 "apiVersion: v1\nkind: Config\nclusters:\n- name: none\n  cluster:\n    \
                  server: https://{}\ncontexts:\n- name: none\n  context:\n    cluster: none\n\
                  current-context: none\nusers: []\n",
-                refusing.addr
+                refusing
             ),
         )
         .expect("write kubeconfig");
@@ -662,6 +599,7 @@ fn stage(manifests: &Manifests, docker: &Dockerfile) -> Staged {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let mut files = BTreeSet::new();
+    let mut tls_items: Vec<&Value> = Vec::new();
     let mut write = |path: &str, contents: &[u8]| {
         assert!(
             files.insert(path.to_owned()),
@@ -707,15 +645,7 @@ fn stage(manifests: &Manifests, docker: &Dockerfile) -> Staged {
                 BTreeSet::from(["tls.crt", "tls.key"]),
                 "the only Secret is a kubernetes.io/tls one"
             );
-            let cert = rcgen::generate_simple_self_signed(vec!["cosmogate.test".to_owned()])
-                .expect("a certificate");
-            for item in items {
-                let path = text(&item["path"], "path");
-                match text(&item["key"], "key") {
-                    "tls.crt" => write(path, cert.cert.pem().as_bytes()),
-                    _ => write(path, cert.signing_key.serialize_pem().as_bytes()),
-                }
-            }
+            tls_items.extend(items);
         } else {
             panic!("a projected source this test does not know: {source}");
         }
@@ -723,6 +653,26 @@ fn stage(manifests: &Manifests, docker: &Dockerfile) -> Staged {
     let relative = config_path
         .strip_prefix(mount_path)
         .expect("under the mount");
+    if !tls_items.is_empty() {
+        // Signed, as policy_tools.rs does, for the host clients reach: the public URL's.
+        let config = toml_file(&dir.path().join(relative));
+        let public_url = config["listen"]["public_url"]
+            .as_str()
+            .expect("listen.public_url");
+        let host = url::Url::parse(public_url)
+            .unwrap_or_else(|err| panic!("listen.public_url {public_url}: {err}"))
+            .host_str()
+            .expect("a host")
+            .to_owned();
+        let cert = rcgen::generate_simple_self_signed(vec![host]).expect("a certificate");
+        for item in tls_items {
+            let path = text(&item["path"], "path");
+            match text(&item["key"], "key") {
+                "tls.crt" => write(path, cert.cert.pem().as_bytes()),
+                _ => write(path, cert.signing_key.serialize_pem().as_bytes()),
+            }
+        }
+    }
     let root = dir.path().to_path_buf();
     Staged {
         config: root.join(relative),
