@@ -63,6 +63,31 @@ fn list<'a>(value: &'a Value, what: &str) -> &'a Vec<Value> {
         .unwrap_or_else(|| panic!("{what}: expected a list, found {value}"))
 }
 
+/// The value at a dotted path of map keys (`securityContext.seccompProfile.type`); fails when a
+/// key is missing, so a misspelled key cannot read as an absent setting.
+fn at<'a>(value: &'a Value, path: &str, what: &str) -> &'a Value {
+    path.split('.').fold(value, |value, key| {
+        value
+            .as_object()
+            .unwrap_or_else(|| panic!("{what}: expected a map holding {path}, found {value}"))
+            .get(key)
+            .unwrap_or_else(|| panic!("{what}: no {key} (of {path}) in {value}"))
+    })
+}
+
+/// A boolean setting that may be left out, which means false; if given, a boolean. `object`
+/// must be a map.
+fn set_true(object: &Value, key: &str, what: &str) -> bool {
+    let map = object
+        .as_object()
+        .unwrap_or_else(|| panic!("{what}: expected a map, found {object}"));
+    match map.get(key) {
+        None => false,
+        Some(Value::Bool(set)) => *set,
+        Some(other) => panic!("{what}: {key} is {other}, not a boolean"),
+    }
+}
+
 fn number(value: &Value, what: &str) -> u64 {
     value
         .as_u64()
@@ -802,8 +827,8 @@ fn agrees_with_the_configuration_and_the_dockerfile(manifests: &Manifests, docke
         ("livenessProbe", Some("/healthz")),
         ("readinessProbe", Some("/readyz")),
     ] {
-        let get = &container[probe]["httpGet"];
-        let probe_path = text(&get["path"], probe);
+        let get = at(container, &format!("{probe}.httpGet"), origin);
+        let probe_path = text(at(get, "path", probe), probe);
         assert!(
             routes.contains(probe_path),
             "{origin}: {probe} {probe_path} is not an admin route ({routes:?})"
@@ -812,12 +837,12 @@ fn agrees_with_the_configuration_and_the_dockerfile(manifests: &Manifests, docke
             assert_eq!(probe_path, path, "{origin}: {probe}");
         }
         assert_eq!(
-            resolve_port(&get["port"], container),
+            resolve_port(at(get, "port", probe), container),
             admin.port(),
             "{origin}: {probe} asks the admin listener"
         );
         assert!(
-            get["scheme"].is_null() || get["scheme"] == "HTTP",
+            get.get("scheme").is_none_or(|scheme| scheme == "HTTP"),
             "{origin}: the admin listener is plain HTTP"
         );
     }
@@ -952,41 +977,54 @@ fn agrees_with_the_configuration_and_the_dockerfile(manifests: &Manifests, docke
 
     // The restricted Pod Security Standard, and the image's user.
     let (uid, gid) = docker.user();
-    let pod_security = &spec["securityContext"];
+    let pod_security = at(spec, "securityContext", origin);
     assert_ne!(uid, 0, "the image's USER is not root");
-    assert_eq!(pod_security["runAsNonRoot"], true, "{origin}: runAsNonRoot");
     assert_eq!(
-        pod_security["runAsUser"].as_u64(),
+        at(pod_security, "runAsNonRoot", origin),
+        true,
+        "{origin}: runAsNonRoot"
+    );
+    assert_eq!(
+        at(pod_security, "runAsUser", origin).as_u64(),
         Some(uid),
         "{origin}: the pod's user is the image's"
     );
     if let Some(gid) = gid {
         assert_eq!(
-            pod_security["runAsGroup"].as_u64(),
+            at(pod_security, "runAsGroup", origin).as_u64(),
             Some(gid),
             "{origin}: runAsGroup"
         );
     }
     assert_eq!(
-        pod_security["seccompProfile"]["type"], "RuntimeDefault",
+        at(pod_security, "seccompProfile.type", origin),
+        "RuntimeDefault",
         "{origin}: seccomp"
     );
-    let security = &container["securityContext"];
-    assert_eq!(security["allowPrivilegeEscalation"], false, "{origin}");
-    assert_eq!(security["readOnlyRootFilesystem"], true, "{origin}");
-    assert_eq!(security["runAsNonRoot"], true, "{origin}");
+    let security = at(container, "securityContext", origin);
+    for (key, expected) in [
+        ("allowPrivilegeEscalation", false),
+        ("readOnlyRootFilesystem", true),
+        ("runAsNonRoot", true),
+    ] {
+        assert_eq!(at(security, key, origin), expected, "{origin}: {key}");
+    }
+    let capabilities = at(security, "capabilities", origin);
     assert_eq!(
-        security["capabilities"]["drop"],
-        serde_json::json!(["ALL"]),
+        at(capabilities, "drop", origin),
+        &serde_json::json!(["ALL"]),
         "{origin}: every capability dropped"
     );
     assert!(
-        security["capabilities"]["add"].is_null(),
+        capabilities.get("add").is_none_or(Value::is_null),
         "{origin}: none added"
     );
-    assert!(security["privileged"] != true, "{origin}: not privileged");
+    assert!(
+        !set_true(security, "privileged", origin),
+        "{origin}: not privileged"
+    );
     for host in ["hostNetwork", "hostPID", "hostIPC"] {
-        assert!(spec[host] != true, "{origin}: {host}");
+        assert!(!set_true(spec, host, origin), "{origin}: {host}");
     }
     let restricted_volumes = [
         "configMap",
