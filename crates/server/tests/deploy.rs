@@ -356,20 +356,11 @@ impl Dockerfile {
 
 // --- the binary ---
 
-/// The `cosmogate` binary of this checkout, as cargo builds it for this package's tests; it
-/// must be the one the ENTRYPOINT runs.
-fn cosmogate_binary() -> &'static Path {
-    let binary = Path::new(env!("CARGO_BIN_EXE_cosmogate"));
-    assert_eq!(
-        binary.file_stem().and_then(|name| name.to_str()),
-        Some(Dockerfile::load().binary_name().as_str()),
-        "the ENTRYPOINT runs the binary this package builds"
-    );
-    binary
-}
+/// The `cosmogate` binary of this checkout, as cargo builds it for this package's tests.
+const COSMOGATE: &str = env!("CARGO_BIN_EXE_cosmogate");
 
 fn cosmogate(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(cosmogate_binary())
+    Command::new(COSMOGATE)
         .args(args)
         .output()
         .expect("run cosmogate")
@@ -1257,6 +1248,13 @@ fn the_dockerfile_builds_the_binary_ci_builds_with_a_toolchain_it_accepts() {
     let workspace = Workspace::load();
     let bin = docker.binary_name();
     let package = &workspace.binaries[&bin];
+    assert_eq!(
+        Path::new(COSMOGATE)
+            .file_stem()
+            .and_then(|name| name.to_str()),
+        Some(bin.as_str()),
+        "the ENTRYPOINT runs the binary these tests run"
+    );
 
     // The builder: the official Rust image at a version the workspace accepts.
     let builder = docker.stage("builder");
@@ -1560,8 +1558,7 @@ fn the_runtime_base_has_every_library_the_binary_links() {
         "the builder is Debian {release} ({codename}), as the runtime"
     );
 
-    let binary = cosmogate_binary();
-    let output = match Command::new("ldd").arg(binary).output() {
+    let output = match Command::new("ldd").arg(COSMOGATE).output() {
         Ok(output) => output,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             eprintln!("skipped: no ldd");
