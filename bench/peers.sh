@@ -756,12 +756,13 @@ do_perf() {
 }
 
 # The proxy core as a whole (perf record -C PROXY_CPUS, cpu-clock with kernel call graphs), for
-# cosmogate (repeated RS256 token) and nginx under the same closed-loop load, CORES_SECS each
-# (5). A sample is 1/PERF_FREQ s of the core, so samples x (1e6/PERF_FREQ) / requests is the
+# cosmogate (repeated RS256 token) and nginx under the same closed-loop load (wrk, 64
+# connections), CORES_SECS each (5); with CORES_RATE=N, under the same fixed rate instead (oha,
+# N req/s), so both proxies leave the other core equally busy (results in cores-rateN/). A sample is 1/PERF_FREQ s of the core, so samples x (1e6/PERF_FREQ) / requests is the
 # core's time per request in that symbol. cores.txt: by command and object, then the kernel
 # functions of each proxy, then who calls the top kernel function.
 do_cores() {
-  PHASE=cores
+  PHASE=cores${CORES_RATE:+-rate$CORES_RATE}
   local out=$RESULTS/$PHASE secs=${CORES_SECS:-5} freq=${PERF_FREQ:-2000} rs target url pid n rec
   mkdir -p "$out"
   command -v perf >/dev/null || die "perf is needed (apt-get install linux-perf)"
@@ -780,13 +781,21 @@ do_cores() {
     $(pin "$LOADGEN_CPUS") wrk -t1 -c64 -d2s -H "Authorization: Bearer $rs" "$url" >/dev/null 2>&1 || true
     perf record -g -e cpu-clock -F "$freq" -C "$PROXY_CPUS" -o "$RUN/cores.$target.data" -- sleep "$secs" >/dev/null 2>&1 &
     rec=$!
-    # shellcheck disable=SC2046
-    $(pin "$LOADGEN_CPUS") wrk -t1 -c64 -d"${secs}s" -H "Authorization: Bearer $rs" "$url" >"$out/$target.wrk.txt" 2>&1 || true
-    wait "$rec" || true
-    n=$(awk '/requests in/ {print $1}' "$out/$target.wrk.txt")
+    if [[ -n ${CORES_RATE:-} ]]; then
+      # shellcheck disable=SC2046
+      $(pin "$LOADGEN_CPUS") "$TOOLS/bin/oha" -z "${secs}s" -c 64 -q "$CORES_RATE" --latency-correction \
+        --no-tui --output-format json -H "Authorization: Bearer $rs" "$url" >"$out/$target.oha.json" 2>&1 || true
+      wait "$rec" || true
+      n=$(python3 -c 'import json, sys; print(sum(json.load(open(sys.argv[1]))["statusCodeDistribution"].values()))' "$out/$target.oha.json")
+    else
+      # shellcheck disable=SC2046
+      $(pin "$LOADGEN_CPUS") wrk -t1 -c64 -d"${secs}s" -H "Authorization: Bearer $rs" "$url" >"$out/$target.wrk.txt" 2>&1 || true
+      wait "$rec" || true
+      n=$(awk '/requests in/ {print $1}' "$out/$target.wrk.txt")
+    fi
     local per="awk -v n=$n -v f=$freq '{printf \"%8.2f us/req  %s\\n\", \$2 * 1e6 / f / n, \$0}'"
     {
-      echo "== $target: $n requests in ${secs} s, core $PROXY_CPUS sampled at $freq Hz"
+      echo "== $target: $n requests in ${secs} s${CORES_RATE:+ at $CORES_RATE req/s (oha)}, core $PROXY_CPUS sampled at $freq Hz"
       echo "-- by command and object"
       perf report -n -i "$RUN/cores.$target.data" --stdio --no-children --sort comm,dso 2>/dev/null \
         | grep -E '^ +[0-9]' | head -8 | eval "$per" || true
