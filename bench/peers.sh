@@ -761,6 +761,10 @@ do_perf() {
 # N req/s), so both proxies leave the other core equally busy (results in cores-rateN/). A sample is 1/PERF_FREQ s of the core, so samples x (1e6/PERF_FREQ) / requests is the
 # core's time per request in that symbol. cores.txt: by command and object, then the kernel
 # functions of each proxy, then who calls the top kernel function.
+per_request() {  # per_request REQUESTS FREQ: perf report -n lines, led by the time per request
+  awk -v n="$1" -v f="$2" '{printf "%8.2f us/req  %s\n", $2 * 1e6 / f / n, $0}'
+}
+
 do_cores() {
   PHASE=cores${CORES_RATE:+-rate$CORES_RATE}
   local out=$RESULTS/$PHASE secs=${CORES_SECS:-5} freq=${PERF_FREQ:-2000} rs target url pid n rec
@@ -793,16 +797,15 @@ do_cores() {
       wait "$rec" || true
       n=$(awk '/requests in/ {print $1}' "$out/$target.wrk.txt")
     fi
-    local per="awk -v n=$n -v f=$freq '{printf \"%8.2f us/req  %s\\n\", \$2 * 1e6 / f / n, \$0}'"
     {
       echo "== $target: $n requests in ${secs} s${CORES_RATE:+ at $CORES_RATE req/s (oha)}, core $PROXY_CPUS sampled at $freq Hz"
       echo "-- by command and object"
       perf report -n -i "$RUN/cores.$target.data" --stdio --no-children --sort comm,dso 2>/dev/null \
-        | grep -E '^ +[0-9]' | head -8 | eval "$per" || true
+        | grep -E '^ +[0-9]' | head -8 | per_request "$n" "$freq" || true
       echo "-- kernel functions, in $target's own threads"
       local comm; comm=$([[ $target == nginx ]] && echo nginx || echo tokio-rt-worker)
       perf report -n -i "$RUN/cores.$target.data" --stdio --no-children --comm "$comm" \
-        --dso '[kernel.kallsyms]' --sort sym 2>/dev/null | grep -E '^ +[0-9]' | head -12 | eval "$per" || true
+        --dso '[kernel.kallsyms]' --sort sym 2>/dev/null | grep -E '^ +[0-9]' | head -12 | per_request "$n" "$freq" || true
       echo "-- callers of _raw_spin_unlock_irqrestore (time spent with interrupts off, mostly waking a task on the other core)"
       perf report -i "$RUN/cores.$target.data" --stdio --no-children --sort sym \
         -S _raw_spin_unlock_irqrestore -G 2>/dev/null | grep -E -- '%' | grep -v '^#' | head -12 || true

@@ -220,6 +220,19 @@ fn reply_with_large_headers(sizes: &[(&'static str, usize)]) -> UpstreamReply {
     }
 }
 
+/// A document feed read through a forwarder to an upstream answering with `reply`.
+async fn read_container_feed(
+    reply: UpstreamReply,
+) -> Result<http::Response<hyper::body::Incoming>, cosmogate_upstream::UpstreamError> {
+    let (forwarder, _, _) = http_setup(reply).await;
+    let request = Request::get("/dbs/shop/colls/orders/docs")
+        .body(body(b""))
+        .expect("request");
+    forwarder
+        .forward(request, "docs", "dbs/shop/colls/orders")
+        .await
+}
+
 #[tokio::test]
 async fn a_response_head_of_64_kib_is_relayed_intact() {
     // Case C27(b): a 16 KiB continuation and a 15 KiB session token, and more, 65 KiB in all.
@@ -229,12 +242,7 @@ async fn a_response_head_of_64_kib_is_relayed_intact() {
         ("x-ms-cosmos-index-utilization", 17 * 1024),
         ("x-ms-cosmos-query-execution-info", 17 * 1024),
     ]);
-    let (forwarder, _, _) = http_setup(reply.clone()).await;
-    let request = Request::get("/dbs/shop/colls/orders/docs")
-        .body(body(b""))
-        .expect("request");
-    let response = forwarder
-        .forward(request, "docs", "dbs/shop/colls/orders")
+    let response = read_container_feed(reply.clone())
         .await
         .expect("a 65 KiB head is accepted");
     assert_eq!(response.status(), 200);
@@ -253,12 +261,7 @@ async fn a_response_head_beyond_the_buffer_bound_is_an_upstream_error() {
         ("x-ms-continuation", 100 * 1024),
         ("x-ms-session-token", 100 * 1024),
     ]);
-    let (forwarder, _, _) = http_setup(reply).await;
-    let request = Request::get("/dbs/shop/colls/orders/docs")
-        .body(body(b""))
-        .expect("request");
-    let error = forwarder
-        .forward(request, "docs", "dbs/shop/colls/orders")
+    let error = read_container_feed(reply)
         .await
         .expect_err("a 200 KiB head is refused");
     assert!(
