@@ -19,8 +19,9 @@
 #   bench/peers.sh perf      perf on the native binary: task-clock, page faults and context
 #                            switches per request, and a cpu-clock profile, per case
 #   bench/peers.sh cores     where the proxy core's time goes, kernel included, for cosmogate
-#                            and nginx under the same load: perf samples of the whole core,
-#                            per request, by process, library and kernel function
+#                            and nginx under the same load: system calls per request, and perf
+#                            samples of the whole core per request, by process, library and
+#                            kernel function
 #   bench/peers.sh report    tables (results/<run>/report.md) and growth CSVs from the raw data
 #   bench/peers.sh plot      PNGs into docs/img/ from the growth CSVs (and bench/micro/data/)
 #   bench/peers.sh all       setup peers latency extra growth report plot
@@ -759,15 +760,20 @@ do_perf() {
 # cosmogate (repeated RS256 token) and nginx under the same closed-loop load (wrk, 64
 # connections), CORES_SECS each (5); with CORES_RATE=N, under the same fixed rate instead (oha,
 # N req/s), so both proxies leave the other core equally busy (results in cores-rateN/). A sample is 1/PERF_FREQ s of the core, so samples x (1e6/PERF_FREQ) / requests is the
-# core's time per request in that symbol. cores.txt: by command and object, then the kernel
+# core's time per request in that symbol. cores.txt: system calls per request (perf stat on the
+# same core, CORE_SYSCALLS), then by command and object, then the kernel
 # functions of each proxy, then who calls the top kernel function.
 per_request() {  # per_request REQUESTS FREQ: perf report -n lines, led by the time per request
   awk -v n="$1" -v f="$2" '{printf "%8.2f us/req  %s\n", $2 * 1e6 / f / n, $0}'
 }
 
+# The system calls a proxy makes per request, counted on its core while it is sampled.
+CORE_SYSCALLS=$(printf 'syscalls:sys_enter_%s,' read write readv writev recvfrom sendto recvmsg sendmsg \
+  epoll_wait epoll_pwait epoll_ctl futex sched_yield accept4 getrandom clock_gettime)
+CORE_SYSCALLS=${CORE_SYSCALLS%,}
 do_cores() {
   PHASE=cores${CORES_RATE:+-rate$CORES_RATE}
-  local out=$RESULTS/$PHASE secs=${CORES_SECS:-5} freq=${PERF_FREQ:-2000} rs target url pid n rec
+  local out=$RESULTS/$PHASE secs=${CORES_SECS:-5} freq=${PERF_FREQ:-2000} rs target url pid n rec sys
   mkdir -p "$out"
   command -v perf >/dev/null || die "perf is needed (apt-get install linux-perf)"
   [[ -n $PROXY_CPUS ]] || die "cores needs PROXY_CPUS"
@@ -785,20 +791,25 @@ do_cores() {
     $(pin "$LOADGEN_CPUS") wrk -t1 -c64 -d2s -H "Authorization: Bearer $rs" "$url" >/dev/null 2>&1 || true
     perf record -g -e cpu-clock -F "$freq" -C "$PROXY_CPUS" -o "$RUN/cores.$target.data" -- sleep "$secs" >/dev/null 2>&1 &
     rec=$!
+    perf stat -x, -e "$CORE_SYSCALLS" -C "$PROXY_CPUS" -o "$RUN/cores.$target.syscalls.csv" -- sleep "$secs" >/dev/null 2>&1 &
+    sys=$!
     if [[ -n ${CORES_RATE:-} ]]; then
       # shellcheck disable=SC2046
       $(pin "$LOADGEN_CPUS") "$TOOLS/bin/oha" -z "${secs}s" -c 64 -q "$CORES_RATE" --latency-correction \
         --no-tui --output-format json -H "Authorization: Bearer $rs" "$url" >"$out/$target.oha.json" 2>&1 || true
-      wait "$rec" || true
+      wait "$rec" "$sys" || true
       n=$(python3 -c 'import json, sys; print(sum(json.load(open(sys.argv[1]))["statusCodeDistribution"].values()))' "$out/$target.oha.json")
     else
       # shellcheck disable=SC2046
       $(pin "$LOADGEN_CPUS") wrk -t1 -c64 -d"${secs}s" -H "Authorization: Bearer $rs" "$url" >"$out/$target.wrk.txt" 2>&1 || true
-      wait "$rec" || true
+      wait "$rec" "$sys" || true
       n=$(awk '/requests in/ {print $1}' "$out/$target.wrk.txt")
     fi
     {
       echo "== $target: $n requests in ${secs} s${CORES_RATE:+ at $CORES_RATE req/s (oha)}, core $PROXY_CPUS sampled at $freq Hz"
+      echo "-- system calls per request on the proxy core (every process on it)"
+      awk -F, -v n="$n" '$3 ~ /^syscalls:/ && $1 > 0 {sub(/syscalls:sys_enter_/, "", $3); printf "%8.2f  %s\n", $1 / n, $3}' \
+        "$RUN/cores.$target.syscalls.csv" | sort -rn
       echo "-- by command and object"
       perf report -n -i "$RUN/cores.$target.data" --stdio --no-children --sort comm,dso 2>/dev/null \
         | grep -E '^ +[0-9]' | head -8 | per_request "$n" "$freq" || true
