@@ -1,5 +1,5 @@
 //! What dropping hop-by-hop headers costs on a request as a Cosmos SDK sends it (about fifteen
-//! headers, none of them hop-by-hop, so nothing is dropped but the map is still rebuilt), on
+//! headers, none of them hop-by-hop, so nothing is dropped), on
 //! the same request with `Connection: keep-alive` and `TE`, and with a `Connection` header that
 //! names two other headers. Run with `cargo bench -p cosmogate-upstream --bench hop`.
 

@@ -20,7 +20,7 @@ use url::Url;
 use crate::config::UpstreamConfig;
 use crate::credential::Credential;
 use crate::error::{BoxError, UpstreamError};
-use crate::hop::{copy_end_to_end, strip_hop_by_hop};
+use crate::hop::strip_hop_by_hop;
 use crate::tls;
 
 /// The request and response body type the forwarder sends upstream.
@@ -239,8 +239,8 @@ fn origin(endpoint: &Url) -> Result<(Scheme, Authority), UpstreamError> {
     Ok((scheme, authority))
 }
 
-/// Host first, then the client's end-to-end headers in their order, then our date and
-/// credential.
+/// The client's end-to-end headers with our `Host`, date and credential in place of the
+/// client's, changed in place (see [`strip_hop_by_hop`] on header order).
 fn prepare_headers(
     headers: &mut HeaderMap,
     host: &HeaderValue,
@@ -249,14 +249,13 @@ fn prepare_headers(
 ) {
     // A message with both framings is read by its Transfer-Encoding; the stale length must
     // not travel on once that header is gone (RFC 9112 §6.3).
-    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
-    let replaced = [header::HOST, header::AUTHORIZATION, X_MS_DATE, header::DATE];
-    let old = std::mem::take(headers);
-    headers.reserve(old.len() + 2);
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        headers.remove(header::CONTENT_LENGTH);
+    }
+    strip_hop_by_hop(headers);
+    headers.remove(header::DATE);
+    // `insert` replaces every value the client sent under these names.
     headers.insert(header::HOST, host.clone());
-    copy_end_to_end(old, headers, |name| {
-        replaced.contains(name) || (chunked && name == header::CONTENT_LENGTH)
-    });
     headers.insert(X_MS_DATE, date);
     headers.insert(header::AUTHORIZATION, authorization);
 }
@@ -318,7 +317,9 @@ mod tests {
             "authorization",
             HeaderValue::from_static("type=aad&ver=1.0&sig=c"),
         );
+        headers.append("authorization", HeaderValue::from_static("Bearer second"));
         headers.insert("x-ms-date", HeaderValue::from_static("old"));
+        headers.append("x-ms-date", HeaderValue::from_static("older"));
         headers.insert("date", HeaderValue::from_static("garbage"));
         headers.insert("content-length", HeaderValue::from_static("4"));
         headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
@@ -329,17 +330,18 @@ mod tests {
             HeaderValue::from_static("now"),
             HeaderValue::from_static("ours"),
         );
-        let left: Vec<(&str, &str)> = headers
+        let mut left: Vec<(&str, &str)> = headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.to_str().unwrap_or("?")))
             .collect();
+        left.sort_unstable();
         assert_eq!(
             left,
             [
-                ("host", "acct:443"),
-                ("x-ms-version", "2020-07-15"),
-                ("x-ms-date", "now"),
                 ("authorization", "ours"),
+                ("host", "acct:443"),
+                ("x-ms-date", "now"),
+                ("x-ms-version", "2020-07-15"),
             ]
         );
     }
