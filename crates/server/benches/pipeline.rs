@@ -120,7 +120,9 @@ struct Rig {
     cached: Validator,
     fresh: Validator,
     policy: Policy,
-    policy_version: String,
+    policy_version: Arc<str>,
+    /// Formatted once per connection, as the gateway does.
+    client_address: Arc<str>,
     method: Method,
     rs256: HeaderMap,
     es256: HeaderMap,
@@ -171,7 +173,8 @@ fn rig(runtime: &Runtime) -> Rig {
     Rig {
         cached,
         fresh,
-        policy_version: policy.fingerprint().to_owned(),
+        policy_version: policy.fingerprint().into(),
+        client_address: "10.1.2.3:53122".into(),
         policy,
         method: Method::GET,
         rs256: request_headers(&token(&rsa, Algorithm::RS256, "rsa-1", now)),
@@ -251,32 +254,19 @@ fn audit_line(
     operation: &Operation,
     decision: &Decision,
 ) -> Vec<u8> {
-    let claim = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|name| principal.claim(name).and_then(Value::as_str))
-            .map(audit::capped)
-    };
     let record = AuditRecord {
         schema: AUDIT_SCHEMA,
         time: audit::timestamp(SystemTime::now()),
         request_id: uuid::Uuid::new_v4().to_string(),
         trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".to_owned(),
         activity_id: "9a2f3c46-1d4e-4b5f-8a7c-2b1e0d9c8f7a".to_owned(),
-        client_address: "10.1.2.3:53122".to_owned(),
+        client_address: rig.client_address.clone(),
         forwarded_for: None,
         user_agent: headers
             .get(USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .map(audit::capped),
-        principal: Some(AuditPrincipal {
-            iss: audit::capped(&principal.issuer),
-            sub: audit::capped(&principal.subject),
-            oid: claim(&["oid"]),
-            tid: claim(&["tid"]),
-            client_id: claim(&["azp", "appid", "client_id"]),
-            token_fingerprint: principal.token_fingerprint.clone(),
-        }),
+        principal: Some(principal.derived(AuditPrincipal::of)),
         method: audit::capped(rig.method.as_str()),
         path: audit::capped(PATH),
         operation: Some(operation.kind.as_str()),

@@ -4,8 +4,10 @@
 //! thread ([`AuditSink`]), so a slow disk never blocks a request. A record that finds the
 //! queue full is counted and reported in the diagnostic log rather than silently lost.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
+use cosmogate_validator::Principal;
 use serde::Serialize;
 
 mod sink;
@@ -30,13 +32,14 @@ pub struct AuditRecord {
     pub trace_id: String,
     /// The `x-ms-activity-id` sent to Cosmos DB, which its diagnostic logs record.
     pub activity_id: String,
-    /// The socket peer.
-    pub client_address: String,
+    /// The socket peer (formatted once per connection).
+    pub client_address: Arc<str>,
     /// The client as a trusted proxy in front of cosmogate reports it (`X-Forwarded-For`).
     /// Only set when the socket peer is one of `listen.trusted_proxies`.
     pub forwarded_for: Option<String>,
     pub user_agent: Option<String>,
-    pub principal: Option<AuditPrincipal>,
+    /// Worked out once per verified token and shared by the requests that present it.
+    pub principal: Option<Arc<AuditPrincipal>>,
     pub method: String,
     /// The request path, without its query string.
     pub path: String,
@@ -53,7 +56,7 @@ pub struct AuditRecord {
     /// The policy rule that decided, when the policy names one.
     pub rule: Option<String>,
     /// Which policy decided: a prefix of the SHA-256 of the policy file.
-    pub policy_version: Option<String>,
+    pub policy_version: Option<Arc<str>>,
     /// The policy roles that granted the request.
     pub roles: Vec<String>,
     /// Audit-only rules that would have denied the request.
@@ -100,6 +103,27 @@ pub struct AuditPrincipal {
     pub token_fingerprint: String,
 }
 
+impl AuditPrincipal {
+    /// The audit view of a verified token's principal. Requests keep it with the principal
+    /// ([`Principal::derived`]), so a cached token's view is worked out once.
+    pub fn of(principal: &Principal) -> AuditPrincipal {
+        let claim = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|name| principal.claim(name).and_then(serde_json::Value::as_str))
+                .map(capped)
+        };
+        AuditPrincipal {
+            iss: capped(&principal.issuer),
+            sub: capped(&principal.subject),
+            oid: claim(&["oid"]),
+            tid: claim(&["tid"]),
+            client_id: claim(&["azp", "appid", "client_id"]),
+            token_fingerprint: principal.token_fingerprint.clone(),
+        }
+    }
+}
+
 /// Cuts a client-controlled string to a bounded length.
 pub fn capped(value: &str) -> String {
     // No more bytes than the limit means no more characters either: skip the count.
@@ -109,6 +133,15 @@ pub fn capped(value: &str) -> String {
     let mut cut: String = value.chars().take(MAX_FIELD_CHARS).collect();
     cut.push('…');
     cut
+}
+
+/// [`capped`] for a string the caller owns, which is kept as it is when short enough.
+pub fn capped_owned(value: String) -> String {
+    if value.len() <= MAX_FIELD_CHARS {
+        value
+    } else {
+        capped(&value)
+    }
 }
 
 /// `sha256:<hex>` of a value that may hold personal data.
@@ -138,5 +171,9 @@ mod tests {
         assert_eq!(cut.chars().count(), MAX_FIELD_CHARS + 1);
         assert!(cut.ends_with('…'));
         assert_eq!(capped("short"), "short");
+        assert_eq!(capped_owned(long.clone()), cut);
+        assert_eq!(capped_owned("short".to_owned()), "short");
+        let exact = "y".repeat(MAX_FIELD_CHARS);
+        assert_eq!(capped_owned(exact.clone()), exact);
     }
 }

@@ -269,7 +269,13 @@ fn attributes(record: &AuditRecord) -> Vec<KeyValue> {
     add("db.namespace", text(&record.database));
     add("db.collection.name", text(&record.container));
     add("cosmogate.rule", text(&record.rule));
-    add("cosmogate.policy_version", text(&record.policy_version));
+    add(
+        "cosmogate.policy_version",
+        record
+            .policy_version
+            .as_deref()
+            .map(|version| Value::from(version.to_owned())),
+    );
     add(
         "azure.cosmosdb.response.sub_status_code",
         record

@@ -40,7 +40,7 @@ const REQUEST_ID: &str = "x-cosmogate-request-id";
 /// goes away before the response is ready, when the request is abandoned.
 pub(crate) async fn handle(
     shared: Arc<Shared>,
-    peer: SocketAddr,
+    peer: Peer,
     mut request: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
@@ -49,7 +49,7 @@ pub(crate) async fn handle(
     cosmogate_upstream::strip_hop_by_hop(request.headers_mut());
     drop_own_headers(request.headers_mut());
     let (trace, span) = shared.telemetry.start(request.headers());
-    let record = new_record(&shared, peer, &trace, &mut request);
+    let record = new_record(&shared, &peer, &trace, &mut request);
     let bytes_in = Arc::new(AtomicU64::new(0));
     let exchange = Exchange {
         trace,
@@ -71,6 +71,23 @@ pub(crate) async fn handle(
     pending.finish(response)
 }
 
+/// The client end of a connection, with its address formatted once for the audit records of
+/// every request on it.
+#[derive(Clone)]
+pub(crate) struct Peer {
+    pub(crate) addr: SocketAddr,
+    pub(crate) text: Arc<str>,
+}
+
+impl Peer {
+    pub(crate) fn new(addr: SocketAddr) -> Peer {
+        Peer {
+            addr,
+            text: addr.to_string().into(),
+        }
+    }
+}
+
 /// What the steps of one request share besides its audit record.
 struct Exchange {
     trace: TraceContext,
@@ -82,7 +99,7 @@ struct Exchange {
 
 fn new_record(
     shared: &Shared,
-    peer: SocketAddr,
+    peer: &Peer,
     trace: &TraceContext,
     request: &mut Request<Incoming>,
 ) -> AuditRecord {
@@ -94,8 +111,8 @@ fn new_record(
         request_id: uuid::Uuid::new_v4().to_string(),
         trace_id: trace.trace_id_hex(),
         activity_id,
-        client_address: peer.to_string(),
-        forwarded_for: forwarded_for(shared, peer, headers),
+        client_address: Arc::clone(&peer.text),
+        forwarded_for: forwarded_for(shared, peer.addr, headers),
         user_agent: header_text(headers, USER_AGENT.as_str()),
         principal: None,
         method: audit::capped(request.method().as_str()),
@@ -134,7 +151,7 @@ async fn process(
 ) -> Result<Response<ProxyBody>, GatewayError> {
     check_headers(&parts.headers, &shared.limits)?;
     let principal = authenticate(shared, &parts.headers).await?;
-    record.principal = Some(audit_principal(&principal));
+    record.principal = Some(principal.derived(AuditPrincipal::of));
 
     exchange.trace.propagate(&mut parts.headers);
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
@@ -188,23 +205,6 @@ async fn authenticate(
     }
     let token = cosmogate_protocol::parse_authorization(value.as_bytes())?;
     Ok(shared.validator.validate(&token.token).await?)
-}
-
-fn audit_principal(principal: &Principal) -> AuditPrincipal {
-    let claim = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|name| principal.claim(name).and_then(serde_json::Value::as_str))
-            .map(audit::capped)
-    };
-    AuditPrincipal {
-        iss: audit::capped(&principal.issuer),
-        sub: audit::capped(&principal.subject),
-        oid: claim(&["oid"]),
-        tid: claim(&["tid"]),
-        client_id: claim(&["azp", "appid", "client_id"]),
-        token_fingerprint: principal.token_fingerprint.clone(),
-    }
 }
 
 fn note_operation(shared: &Shared, record: &mut AuditRecord, operation: &Operation) {
@@ -261,15 +261,16 @@ fn authorize(
         claims: principal.normalized_claims(),
     };
     let live = shared.policy.get();
-    let decision = live.policy.decide(&subject, operation);
-    record.policy_version = Some(live.version.clone());
-    record.roles = decision.roles.clone();
-    record.rule = decision.rule.as_deref().map(audit::capped);
+    let mut decision = live.policy.decide(&subject, operation);
+    record.policy_version = Some(Arc::clone(&live.version));
+    // The decision is this request's own: its strings move into the record.
+    record.roles = std::mem::take(&mut decision.roles);
+    record.rule = decision.rule.take().map(audit::capped_owned);
     record.shadow = decision
         .shadow
-        .iter()
+        .drain(..)
         .map(|hit| audit::ShadowRecord {
-            rule: audit::capped(&hit.rule),
+            rule: audit::capped_owned(hit.rule),
             reason: hit.reason.to_owned(),
         })
         .collect();

@@ -20,7 +20,7 @@ const POLL_INTERVAL: Duration = Duration::from_secs(2);
 pub(crate) struct Versioned {
     pub policy: Policy,
     /// A prefix of the SHA-256 of the policy file, recorded in every audit record.
-    pub version: String,
+    pub version: Arc<str>,
 }
 
 /// The live policy, shared by every request.
@@ -43,7 +43,7 @@ impl LivePolicy {
         Ok(LivePolicy {
             current: ArcSwap::from_pointee(Versioned {
                 policy,
-                version: hex::encode(&digest[..8]),
+                version: hex::encode(&digest[..8]).into(),
             }),
             path: path.to_owned(),
             seen: std::sync::Mutex::new(digest),
@@ -83,7 +83,7 @@ impl LivePolicy {
         let text = String::from_utf8_lossy(&bytes);
         match Policy::from_toml(&text, &self.path.display().to_string()) {
             Ok(policy) => {
-                let version = hex::encode(&digest[..8]);
+                let version: Arc<str> = hex::encode(&digest[..8]).into();
                 self.current.store(Arc::new(Versioned { policy, version }));
                 *seen = digest;
                 self.reloads.fetch_add(1, Ordering::Relaxed);

@@ -135,9 +135,11 @@ async fn serve_connection<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let client = proxy::Peer::new(peer);
     let service = service_fn(move |request| {
         let shared = Arc::clone(&shared);
-        async move { Ok::<_, Infallible>(proxy::handle(shared, peer, request).await) }
+        let client = client.clone();
+        async move { Ok::<_, Infallible>(proxy::handle(shared, client, request).await) }
     });
     let connection = builder.serve_connection(TokioIo::new(io), service);
     if let Err(err) = watcher.watch(connection.into_owned()).await {

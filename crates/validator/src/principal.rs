@@ -1,3 +1,6 @@
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
+
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -28,6 +31,8 @@ pub struct Principal {
     normalized: Map<String, Value>,
     /// The top-level members normalisation changed or left out, with their values as sent.
     as_sent: Vec<(String, Value)>,
+    /// What a caller worked out from the principal once ([`derived`](Principal::derived)).
+    derived: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
 impl Principal {
@@ -49,7 +54,24 @@ impl Principal {
             key_id,
             normalized: payload,
             as_sent,
+            derived: OnceLock::new(),
         }
+    }
+
+    /// A value worked out from the principal on first use and kept with it, so every request
+    /// that presents the same cached token shares one: the gateway keeps its audit view of the
+    /// principal here instead of copying the claims into every record. There is one slot: a
+    /// value of another type than the first one kept is worked out on every call.
+    pub fn derived<T: Any + Send + Sync>(&self, derive: impl FnOnce(&Principal) -> T) -> Arc<T> {
+        if let Some(kept) = self.derived.get()
+            && let Ok(value) = Arc::clone(kept).downcast::<T>()
+        {
+            return value;
+        }
+        let value = Arc::new(derive(self));
+        // Two requests may race to work it out; either result is the same, the first is kept.
+        let _ = self.derived.set(Arc::clone(&value) as Arc<dyn Any + Send + Sync>);
+        value
     }
 
     /// The claims with provider differences smoothed out, for the policy: `scp` and `scope` as
@@ -175,6 +197,26 @@ mod tests {
             String::new(),
             None,
         )
+    }
+
+    #[test]
+    fn a_derived_value_is_worked_out_once_and_shared() {
+        let p = principal(json!({"oid": "o-1"}));
+        let calls = std::cell::Cell::new(0);
+        let derive = |p: &Principal| {
+            calls.set(calls.get() + 1);
+            format!("{}/{}", p.subject, p.claim("oid").and_then(Value::as_str).unwrap_or(""))
+        };
+        let first = p.derived(derive);
+        let again = p.derived(derive);
+        assert_eq!(*first, "u/o-1");
+        assert!(Arc::ptr_eq(&first, &again), "the kept value is handed out again");
+        assert_eq!(calls.get(), 1);
+        // Another type does not displace the first: it is worked out on each call.
+        assert_eq!(*p.derived(|_| 7_u32), 7);
+        assert_eq!(*p.derived(|_| 8_u32), 8);
+        assert!(Arc::ptr_eq(&first, &p.derived(derive)));
+        assert_eq!(calls.get(), 1);
     }
 
     #[test]

@@ -42,7 +42,7 @@ fn record(n: usize) -> AuditRecord {
         request_id: format!("request-{n}"),
         trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".to_owned(),
         activity_id: "9a2f3c46-1d4e-4b5f-8a7c-2b1e0d9c8f7a".to_owned(),
-        client_address: "127.0.0.1:5000".to_owned(),
+        client_address: "127.0.0.1:5000".into(),
         forwarded_for: None,
         user_agent: None,
         principal: None,
