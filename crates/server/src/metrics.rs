@@ -6,9 +6,12 @@
 
 mod upstream;
 
+use std::fmt::{self, Write as _};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -16,7 +19,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::audit::AuditRecord;
+use crate::audit::{AuditPrincipal, AuditRecord};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -32,8 +35,50 @@ struct OperationLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ChargeLabels {
-    principal: String,
-    container: String,
+    principal: PrincipalLabel,
+    container: ContainerLabel,
+}
+
+/// `<issuer> <subject>`, written out only when the series are rendered: counting a charge
+/// shares the record's principal instead of formatting a key.
+#[derive(Clone, Debug)]
+struct PrincipalLabel(Arc<AuditPrincipal>);
+
+impl PartialEq for PrincipalLabel {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || (self.0.iss == other.0.iss && self.0.sub == other.0.sub)
+    }
+}
+
+impl Eq for PrincipalLabel {}
+
+impl Hash for PrincipalLabel {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (&self.0.iss, &self.0.sub).hash(state);
+    }
+}
+
+impl EncodeLabelValue for PrincipalLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        write!(encoder, "{} {}", self.0.iss, self.0.sub)
+    }
+}
+
+/// `<database>/<container>`, `<database>` or `/`, written out when rendered.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct ContainerLabel {
+    database: Option<String>,
+    container: Option<String>,
+}
+
+impl EncodeLabelValue for ContainerLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        match (&self.database, &self.container) {
+            (Some(db), Some(container)) => write!(encoder, "{db}/{container}"),
+            (Some(db), None) => encoder.write_str(db),
+            _ => encoder.write_str("/"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -213,15 +258,13 @@ impl Metrics {
             self.upstream_latency.observe(upstream / 1000.0);
         }
         if let (Some(charge), Some(principal)) = (record.request_charge, &record.principal) {
-            let container = match (&record.database, &record.container) {
-                (Some(db), Some(container)) => format!("{db}/{container}"),
-                (Some(db), None) => db.clone(),
-                _ => "/".to_owned(),
+            let container = ContainerLabel {
+                database: record.database.clone(),
+                container: record.database.as_ref().and(record.container.clone()),
             };
-            let principal = format!("{} {}", principal.iss, principal.sub);
             self.request_charge
                 .get_or_create(&ChargeLabels {
-                    principal,
+                    principal: PrincipalLabel(Arc::clone(principal)),
                     container,
                 })
                 .inc_by(charge);
@@ -292,5 +335,57 @@ fn catch_up(counter: &Counter, seen: &AtomicU64, total: u64) {
     let before = seen.swap(total, Ordering::Relaxed);
     if total > before {
         counter.inc_by(total - before);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn charge_lines(metrics: &Metrics) -> Vec<String> {
+        let mut text = String::new();
+        encode(&mut text, &metrics.registry).expect("encodes");
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|line| line.starts_with("cosmogate_request_charge_total{"))
+            .map(str::to_owned)
+            .collect();
+        lines.sort_unstable();
+        lines
+    }
+
+    #[test]
+    fn request_charge_is_counted_per_principal_and_container() {
+        let metrics = Metrics::new();
+        let read = crate::otel::tests::record(200, "allowed");
+        metrics.observe(&read);
+        // The same principal from another token (another shared view) is the same series.
+        let mut again = read.clone();
+        again.principal = read
+            .principal
+            .as_deref()
+            .map(|principal| Arc::new(principal.clone()));
+        metrics.observe(&again);
+        let mut account = read.clone();
+        account.database = None;
+        account.container = Some("ignored without a database".to_owned());
+        metrics.observe(&account);
+        let mut database = read.clone();
+        database.container = None;
+        metrics.observe(&database);
+        let mut other = read.clone();
+        if let Some(principal) = other.principal.as_mut() {
+            Arc::make_mut(principal).sub = "app-reader".to_owned();
+        }
+        metrics.observe(&other);
+        assert_eq!(
+            charge_lines(&metrics),
+            [
+                r#"cosmogate_request_charge_total{principal="https://idp.example app-reader",container="shop/orders"} 1.5"#,
+                r#"cosmogate_request_charge_total{principal="https://idp.example app-writer",container="/"} 1.5"#,
+                r#"cosmogate_request_charge_total{principal="https://idp.example app-writer",container="shop"} 1.5"#,
+                r#"cosmogate_request_charge_total{principal="https://idp.example app-writer",container="shop/orders"} 3.0"#,
+            ]
+        );
     }
 }

@@ -316,4 +316,4 @@ fn to_i64(value: u64) -> i64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

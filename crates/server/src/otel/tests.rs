@@ -48,7 +48,8 @@ fn client(flags: &str) -> HeaderMap {
     headers
 }
 
-fn record(status: u16, reason: &'static str) -> AuditRecord {
+/// A completed, allowed point read with a request charge (also used by the metrics tests).
+pub(crate) fn record(status: u16, reason: &'static str) -> AuditRecord {
     AuditRecord {
         schema: SCHEMA,
         time: "2026-01-01T00:00:00.000Z".to_owned(),
