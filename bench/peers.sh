@@ -60,7 +60,7 @@ if [[ -z ${RESULTS:-} ]]; then
     RESULTS=$BENCH/results/$(date -u +%Y%m%d-%H%M)
   fi
 fi
-CG=$ROOT/target/release/cosmogate
+CG=${CG:-$ROOT/target/release/cosmogate}   # CG=<binary> measures another build (A/B)
 TOOLS=$BENCH/.tools
 VENV=$BENCH/.venv
 HPY=$HARNESS/.venv/bin/python       # the harness's venv (pyjwt, cryptography)

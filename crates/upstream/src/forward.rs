@@ -1,9 +1,10 @@
 //! Sending one client request on to the Cosmos gateway with cosmogate's own credential.
 
+use std::cell::RefCell;
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{self, HeaderName};
@@ -119,7 +120,7 @@ impl Forwarder {
     /// `Connection`) are dropped both ways, as are the client's `Authorization`, `x-ms-date`
     /// and `Date`; `Host`, a fresh `x-ms-date` and our `Authorization` (signed over
     /// `resource_type`, `resource_link` and that date) are set; every other header keeps its
-    /// value and order.
+    /// values (in their order; the order between names may change).
     ///
     /// Status, headers and body of the answer pass through as they came, 401 and 403
     /// included (see [`screen_upstream_denial`](crate::screen_upstream_denial) for those); a
@@ -131,13 +132,14 @@ impl Forwarder {
         resource_link: &str,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let (mut parts, body) = req.into_parts();
-        let date = httpdate::fmt_http_date(SystemTime::now());
+        let date = current_date(SystemTime::now())?;
+        let text = date
+            .to_str()
+            .map_err(|_| UpstreamError::protocol("date is not a header value"))?;
         let authorization = self
             .credential
-            .authorization(&parts.method, resource_type, resource_link, &date)
+            .authorization(&parts.method, resource_type, resource_link, text)
             .await?;
-        let date = HeaderValue::try_from(date)
-            .map_err(|_| UpstreamError::protocol("date is not a header value"))?;
 
         parts.uri = self.upstream_uri(parts.uri.path_and_query())?;
         // ALPN picks HTTP/2; asking for it here would force prior knowledge on plain http.
@@ -174,6 +176,30 @@ impl Forwarder {
             .build()
             .map_err(|_| UpstreamError::protocol("cannot build the upstream uri"))
     }
+}
+
+thread_local! {
+    /// The last `x-ms-date` this thread formatted, with its Unix second.
+    static DATE: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
+}
+
+/// The RFC 7231 date of `now` as a header value, formatted once per second on each thread
+/// (the value has a resolution of one second; hyper keeps its own `Date` the same way).
+fn current_date(now: SystemTime) -> Result<HeaderValue, UpstreamError> {
+    let second = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    DATE.with_borrow_mut(|kept| {
+        if let Some((at, value)) = kept.as_ref()
+            && *at == second
+        {
+            return Ok(value.clone());
+        }
+        let value = HeaderValue::try_from(httpdate::fmt_http_date(now))
+            .map_err(|_| UpstreamError::protocol("date is not a header value"))?;
+        *kept = Some((second, value.clone()));
+        Ok(value)
+    })
 }
 
 /// A pooled client speaking HTTP/1.1, or HTTP/2 when ALPN picks it.
@@ -298,6 +324,19 @@ fn causes<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_date_is_formatted_once_per_second() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_796_300_000);
+        let first = current_date(at).expect("date");
+        assert_eq!(first, "Thu, 03 Dec 2026 12:13:20 GMT");
+        let later_that_second = current_date(at + Duration::from_millis(999)).expect("date");
+        assert_eq!(later_that_second, first);
+        let next = current_date(at + Duration::from_secs(1)).expect("date");
+        assert_eq!(next, "Thu, 03 Dec 2026 12:13:21 GMT");
+        // Going back (another request's clock reading, or a clock step) is formatted afresh.
+        assert_eq!(current_date(at).expect("date"), first);
+    }
 
     #[test]
     fn default_ports_are_left_out_of_the_authority() {
