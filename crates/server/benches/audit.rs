@@ -109,7 +109,9 @@ fn bench_audit(c: &mut Criterion) {
     assert!(text.starts_with('{') && text.ends_with("}\n"));
 
     let mut group = c.benchmark_group("audit");
-    group.bench_function("build_record", |b| b.iter(|| black_box(allowed_read(&kept))));
+    group.bench_function("build_record", |b| {
+        b.iter(|| black_box(allowed_read(&kept)))
+    });
     group.bench_function("serialise_allowed", |b| {
         b.iter(|| black_box(line(black_box(&allowed))))
     });

@@ -70,7 +70,9 @@ impl Principal {
         }
         let value = Arc::new(derive(self));
         // Two requests may race to work it out; either result is the same, the first is kept.
-        let _ = self.derived.set(Arc::clone(&value) as Arc<dyn Any + Send + Sync>);
+        let _ = self
+            .derived
+            .set(Arc::clone(&value) as Arc<dyn Any + Send + Sync>);
         value
     }
 
@@ -205,12 +207,19 @@ mod tests {
         let calls = std::cell::Cell::new(0);
         let derive = |p: &Principal| {
             calls.set(calls.get() + 1);
-            format!("{}/{}", p.subject, p.claim("oid").and_then(Value::as_str).unwrap_or(""))
+            format!(
+                "{}/{}",
+                p.subject,
+                p.claim("oid").and_then(Value::as_str).unwrap_or("")
+            )
         };
         let first = p.derived(derive);
         let again = p.derived(derive);
         assert_eq!(*first, "u/o-1");
-        assert!(Arc::ptr_eq(&first, &again), "the kept value is handed out again");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the kept value is handed out again"
+        );
         assert_eq!(calls.get(), 1);
         // Another type does not displace the first: it is worked out on each call.
         assert_eq!(*p.derived(|_| 7_u32), 7);
