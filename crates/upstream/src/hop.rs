@@ -3,20 +3,23 @@
 use http::HeaderMap;
 use http::header::{self, HeaderName};
 
-/// Headers that are always connection-specific (RFC 9110 §7.6.1, plus the legacy
-/// `keep-alive` and `proxy-connection`). A `static`, not a `const`: a `const` array of header
-/// names is built and dropped again at every use.
-static HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::PROXY_AUTHORIZATION,
-    header::PROXY_AUTHENTICATE,
-];
+/// Whether a header is always connection-specific (RFC 9110 §7.6.1, plus the legacy
+/// `keep-alive` and `proxy-connection`). A match on the name is cheaper than looking each of
+/// these up in a map: most messages carry one of them at most.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-authorization"
+            | "proxy-authenticate"
+    )
+}
 
 /// Removes the hop-by-hop headers and every header that a `Connection` header names.
 ///
@@ -30,21 +33,24 @@ static HOP_BY_HOP: [HeaderName; 9] = [
 /// this first and decide from what is left: otherwise a client could show a header to the
 /// decision and then have it dropped on the way upstream by naming it in `Connection`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if headers.contains_key(header::CONNECTION) {
-        // Usually `keep-alive` or `close`, which the fixed list removes anyway: then this
-        // collects nothing and allocates nothing.
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .flat_map(|value| value.as_bytes().split(|b| *b == b','))
-            .filter_map(|token| HeaderName::from_bytes(token.trim_ascii()).ok())
-            .filter(|name| !HOP_BY_HOP.contains(name))
-            .collect();
-        for name in &named {
-            headers.remove(name);
-        }
+    // One pass over the names; nothing is allocated when none is hop-by-hop (most requests).
+    let mut doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_hop_by_hop(name))
+        .cloned()
+        .collect();
+    if doomed.is_empty() {
+        return;
     }
-    for name in &HOP_BY_HOP {
+    // The names `Connection` lists (usually only `keep-alive` or `close`).
+    let named = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim_ascii()).ok())
+        .filter(|name| !is_hop_by_hop(name));
+    doomed.extend(named);
+    for name in &doomed {
         headers.remove(name);
     }
 }
