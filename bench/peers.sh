@@ -771,9 +771,23 @@ per_request() {  # per_request REQUESTS FREQ: perf report -n lines, led by the t
 CORE_SYSCALLS=$(printf 'syscalls:sys_enter_%s,' read write readv writev recvfrom sendto recvmsg sendmsg \
   epoll_wait epoll_pwait epoll_ctl futex sched_yield accept4 getrandom clock_gettime)
 CORE_SYSCALLS=${CORE_SYSCALLS%,}
+cores_load() {  # cores_load SECS URL TOKEN OUT_PREFIX: the cores phase's load; prints the requests served
+  local secs=$1 url=$2 rs=$3 prefix=$4
+  if [[ -n ${CORES_RATE:-} ]]; then
+    # shellcheck disable=SC2046
+    $(pin "$LOADGEN_CPUS") "$TOOLS/bin/oha" -z "${secs}s" -c 64 -q "$CORES_RATE" --latency-correction \
+      --no-tui --output-format json -H "Authorization: Bearer $rs" "$url" >"$prefix.oha.json" 2>&1 || true
+    python3 -c 'import json, sys; print(sum(json.load(open(sys.argv[1]))["statusCodeDistribution"].values()))' "$prefix.oha.json"
+  else
+    # shellcheck disable=SC2046
+    $(pin "$LOADGEN_CPUS") wrk -t1 -c64 -d"${secs}s" -H "Authorization: Bearer $rs" "$url" >"$prefix.wrk.txt" 2>&1 || true
+    awk '/requests in/ {print $1}' "$prefix.wrk.txt"
+  fi
+}
+
 do_cores() {
   PHASE=cores${CORES_RATE:+-rate$CORES_RATE}
-  local out=$RESULTS/$PHASE secs=${CORES_SECS:-5} freq=${PERF_FREQ:-2000} rs target url pid n rec sys
+  local out=$RESULTS/$PHASE secs=${CORES_SECS:-5} freq=${PERF_FREQ:-2000} rs target url pid n nsys rec sys
   mkdir -p "$out"
   command -v perf >/dev/null || die "perf is needed (apt-get install linux-perf)"
   [[ -n $PROXY_CPUS ]] || die "cores needs PROXY_CPUS"
@@ -791,24 +805,18 @@ do_cores() {
     $(pin "$LOADGEN_CPUS") wrk -t1 -c64 -d2s -H "Authorization: Bearer $rs" "$url" >/dev/null 2>&1 || true
     perf record -g -e cpu-clock -F "$freq" -C "$PROXY_CPUS" -o "$RUN/cores.$target.data" -- sleep "$secs" >/dev/null 2>&1 &
     rec=$!
+    n=$(cores_load "$secs" "$url" "$rs" "$out/$target")
+    wait "$rec" || true
+    # The system calls are counted in a second window of the same load: tracepoints on every
+    # system call would add kernel time to the samples above.
     perf stat -x, -e "$CORE_SYSCALLS" -C "$PROXY_CPUS" -o "$RUN/cores.$target.syscalls.csv" -- sleep "$secs" >/dev/null 2>&1 &
     sys=$!
-    if [[ -n ${CORES_RATE:-} ]]; then
-      # shellcheck disable=SC2046
-      $(pin "$LOADGEN_CPUS") "$TOOLS/bin/oha" -z "${secs}s" -c 64 -q "$CORES_RATE" --latency-correction \
-        --no-tui --output-format json -H "Authorization: Bearer $rs" "$url" >"$out/$target.oha.json" 2>&1 || true
-      wait "$rec" "$sys" || true
-      n=$(python3 -c 'import json, sys; print(sum(json.load(open(sys.argv[1]))["statusCodeDistribution"].values()))' "$out/$target.oha.json")
-    else
-      # shellcheck disable=SC2046
-      $(pin "$LOADGEN_CPUS") wrk -t1 -c64 -d"${secs}s" -H "Authorization: Bearer $rs" "$url" >"$out/$target.wrk.txt" 2>&1 || true
-      wait "$rec" "$sys" || true
-      n=$(awk '/requests in/ {print $1}' "$out/$target.wrk.txt")
-    fi
+    nsys=$(cores_load "$secs" "$url" "$rs" "$out/$target.syscalls")
+    wait "$sys" || true
     {
       echo "== $target: $n requests in ${secs} s${CORES_RATE:+ at $CORES_RATE req/s (oha)}, core $PROXY_CPUS sampled at $freq Hz"
-      echo "-- system calls per request on the proxy core (every process on it)"
-      awk -F, -v n="$n" '$3 ~ /^syscalls:/ && $1 > 0 {sub(/syscalls:sys_enter_/, "", $3); printf "%8.2f  %s\n", $1 / n, $3}' \
+      echo "-- system calls per request on the proxy core (every process on it; a second window, $nsys requests)"
+      awk -F, -v n="$nsys" '$3 ~ /^syscalls:/ && $1 > 0 {sub(/syscalls:sys_enter_/, "", $3); printf "%8.2f  %s\n", $1 / n, $3}' \
         "$RUN/cores.$target.syscalls.csv" | sort -rn
       echo "-- by command and object"
       perf report -n -i "$RUN/cores.$target.data" --stdio --no-children --sort comm,dso 2>/dev/null \

@@ -10,6 +10,8 @@
 //! read feed or change feed needs `readChangeFeed`. A role meant for SDK queries should grant
 //! both, exactly as a Cosmos role would.
 
+use std::borrow::Cow;
+
 use http::Method;
 use serde::Serialize;
 
@@ -227,11 +229,13 @@ struct Names {
 }
 
 impl Names {
-    fn of(kind: OperationKind, segments: &[String]) -> Names {
+    fn of(kind: OperationKind, segments: &[Cow<'_, str>]) -> Names {
         // The name at `i`, if the keyword before it is `keyword`.
         let at = |i: usize, keyword: &str| {
             let parent = segments.get(i - 1).filter(|s| *s == keyword);
-            parent.and(segments.get(i)).cloned()
+            parent
+                .and(segments.get(i))
+                .map(|name| name.as_ref().to_owned())
         };
         let point = matches!(
             kind,
@@ -249,23 +253,29 @@ impl Names {
 }
 
 /// Routes on the resource tree: account, then `dbs`, then `colls`, then container children.
-fn route(head: &RequestHead<'_>, segments: &[String]) -> Result<OperationKind, ProtocolError> {
+fn route(
+    head: &RequestHead<'_>,
+    segments: &[Cow<'_, str>],
+) -> Result<OperationKind, ProtocolError> {
     let Some((root, rest)) = segments.split_first() else {
         return only_get(head.method, OperationKind::ReadAccount);
     };
-    match root.as_str() {
+    match root.as_ref() {
         "dbs" => databases(head, rest),
         "offers" => Err(ProtocolError::ControlPlane),
         _ => Err(ProtocolError::UnknownOperation),
     }
 }
 
-fn databases(head: &RequestHead<'_>, rest: &[String]) -> Result<OperationKind, ProtocolError> {
+fn databases(
+    head: &RequestHead<'_>,
+    rest: &[Cow<'_, str>],
+) -> Result<OperationKind, ProtocolError> {
     use OperationKind as K;
     match rest {
         [] => metadata_feed(head, K::ListDatabases, K::QueryDatabases),
         [_] => metadata_item(head.method, K::ReadDatabase),
-        [_, child, rest @ ..] => match child.as_str() {
+        [_, child, rest @ ..] => match child.as_ref() {
             "colls" => containers(head, rest),
             "users" => Err(ProtocolError::ControlPlane),
             _ => Err(ProtocolError::UnknownOperation),
@@ -273,7 +283,10 @@ fn databases(head: &RequestHead<'_>, rest: &[String]) -> Result<OperationKind, P
     }
 }
 
-fn containers(head: &RequestHead<'_>, rest: &[String]) -> Result<OperationKind, ProtocolError> {
+fn containers(
+    head: &RequestHead<'_>,
+    rest: &[Cow<'_, str>],
+) -> Result<OperationKind, ProtocolError> {
     use OperationKind as K;
     match rest {
         [] => metadata_feed(head, K::ListContainers, K::QueryContainers),
@@ -285,7 +298,7 @@ fn containers(head: &RequestHead<'_>, rest: &[String]) -> Result<OperationKind, 
 fn container_child(
     head: &RequestHead<'_>,
     child: &str,
-    rest: &[String],
+    rest: &[Cow<'_, str>],
 ) -> Result<OperationKind, ProtocolError> {
     match (child, rest.len()) {
         ("docs", _) => docs(head, rest),
@@ -300,7 +313,7 @@ fn container_child(
     }
 }
 
-fn docs(head: &RequestHead<'_>, rest: &[String]) -> Result<OperationKind, ProtocolError> {
+fn docs(head: &RequestHead<'_>, rest: &[Cow<'_, str>]) -> Result<OperationKind, ProtocolError> {
     use OperationKind as K;
     let method = head.method;
     match rest.len() {
@@ -334,7 +347,10 @@ fn post_docs(head: &RequestHead<'_>) -> Result<OperationKind, ProtocolError> {
     })
 }
 
-fn conflicts(head: &RequestHead<'_>, rest: &[String]) -> Result<OperationKind, ProtocolError> {
+fn conflicts(
+    head: &RequestHead<'_>,
+    rest: &[Cow<'_, str>],
+) -> Result<OperationKind, ProtocolError> {
     use OperationKind as K;
     let method = head.method;
     match rest.len() {

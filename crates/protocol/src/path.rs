@@ -6,6 +6,8 @@
 //! keywords in the wrong case (Cosmos compares those case-insensitively). Empty segments are
 //! dropped, as Cosmos does, because Python sends a trailing `/` on every path.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -14,9 +16,10 @@ use crate::error::ProtocolError;
 
 /// A request path split the way the Cosmos gateway splits it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResourcePath {
-    /// Non-empty segments, each percent-decoded exactly once.
-    pub segments: Vec<String>,
+pub struct ResourcePath<'a> {
+    /// Non-empty segments, each percent-decoded exactly once; a segment without escapes
+    /// borrows from the path.
+    pub segments: Vec<Cow<'a, str>>,
     /// The resource type the request signs and addresses (`""` for the account).
     pub resource_type: String,
     /// The resource link used in a master-key signature (`""` for the account and `/dbs`).
@@ -47,7 +50,7 @@ const KEYWORDS: [&str; 16] = [
 
 /// Splits and decodes a raw request path (it may still carry `?query` or `#fragment`, which are
 /// ignored here; the classifier decides whether they are acceptable).
-pub fn parse_path(raw_path: &str) -> Result<ResourcePath, ProtocolError> {
+pub fn parse_path(raw_path: &str) -> Result<ResourcePath<'_>, ProtocolError> {
     let path = raw_path.split(['?', '#']).next().unwrap_or_default();
     if !path.starts_with('/') || !path.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ProtocolError::MalformedPath);
@@ -78,7 +81,7 @@ pub fn parse_path(raw_path: &str) -> Result<ResourcePath, ProtocolError> {
 
 /// Odd counts are feeds, even counts single resources, with one special case for
 /// `dbs/{d}/colls/{c}/operations/{op}`, which signs as its container.
-fn type_and_link(segments: &[String]) -> (&str, usize) {
+fn type_and_link<'s>(segments: &'s [Cow<'_, str>]) -> (&'s str, usize) {
     let n = segments.len();
     if n == 0 {
         return ("", 0);
@@ -93,7 +96,7 @@ fn type_and_link(segments: &[String]) -> (&str, usize) {
     }
 }
 
-fn check_keyword_case(segments: &[String]) -> Result<(), ProtocolError> {
+fn check_keyword_case(segments: &[Cow<'_, str>]) -> Result<(), ProtocolError> {
     let miscased = segments.iter().step_by(2).any(|segment| {
         let folds_to = |keyword: &&str| {
             segment.eq_ignore_ascii_case(keyword)
@@ -114,11 +117,12 @@ fn check_keyword_case(segments: &[String]) -> Result<(), ProtocolError> {
 }
 
 /// Decodes one segment's `%XX` escapes, once, and checks the result.
-fn decode_segment(raw: &str) -> Result<String, ProtocolError> {
+fn decode_segment(raw: &str) -> Result<Cow<'_, str>, ProtocolError> {
     if !raw.contains('%') {
-        // Nothing to decode (the common case); the checks are the same.
+        // Nothing to decode (the common case): the segment is borrowed, and the checks are
+        // the same.
         check_segment(raw)?;
-        return Ok(raw.to_owned());
+        return Ok(Cow::Borrowed(raw));
     }
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -141,7 +145,7 @@ fn decode_segment(raw: &str) -> Result<String, ProtocolError> {
     }
     let segment = String::from_utf8(out).map_err(|_| ProtocolError::MalformedPath)?;
     check_segment(&segment)?;
-    Ok(segment)
+    Ok(Cow::Owned(segment))
 }
 
 /// A decoded segment may not walk the tree, split into more segments, or carry another layer
@@ -205,7 +209,7 @@ fn is_database_rid(segment: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn parsed(raw: &str) -> ResourcePath {
+    fn parsed(raw: &str) -> ResourcePath<'_> {
         parse_path(raw).unwrap_or_else(|e| panic!("{raw} must parse: {e}"))
     }
 
@@ -303,7 +307,7 @@ mod tests {
         assert_eq!(parsed("/dbs/shop/colls/payroll/docs/p1#/healthz"), clean);
         assert_eq!(
             parsed("/?x=/dbs/shop/colls/payroll").segments,
-            Vec::<String>::new()
+            Vec::<Cow<str>>::new()
         );
         assert_eq!(
             parsed("/dbs/shop/colls/orders/docs/o1?p=../../payroll").segments[3],
