@@ -108,7 +108,7 @@ fn new_record(
     AuditRecord {
         schema: audit::SCHEMA,
         time: audit::timestamp(SystemTime::now()),
-        request_id: uuid::Uuid::new_v4().to_string(),
+        request_id: head::uuid_text(uuid::Uuid::new_v4()),
         trace_id: trace.trace_id_hex(),
         activity_id,
         client_address: Arc::clone(&peer.text),

@@ -48,15 +48,24 @@ pub(super) fn forwarded_for(
 /// Keeps the client's activity id when it is a UUID, else sets a fresh one, so the request
 /// Cosmos DB logs and the audit record carry the same id.
 pub(super) fn ensure_activity_id(headers: &mut HeaderMap) -> String {
-    let given = headers
+    let sent = headers
         .get(ACTIVITY_ID)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|text| uuid::Uuid::parse_str(text).ok());
-    let id = given.unwrap_or_else(uuid::Uuid::new_v4).to_string();
-    if let Ok(value) = HeaderValue::from_str(&id) {
+        .and_then(|value| value.to_str().ok());
+    let given = sent.and_then(|text| uuid::Uuid::parse_str(text).ok());
+    let id = uuid_text(given.unwrap_or_else(uuid::Uuid::new_v4));
+    // SDKs send the canonical form already; only another form, or none, is replaced.
+    if sent != Some(id.as_str())
+        && let Ok(value) = HeaderValue::from_str(&id)
+    {
         headers.insert(ACTIVITY_ID, value);
     }
     id
+}
+
+/// The lower-case hyphenated form of a UUID, written without the formatting machinery.
+pub(super) fn uuid_text(id: uuid::Uuid) -> String {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    id.hyphenated().encode_lower(&mut buffer).to_owned()
 }
 
 /// Bounds on the request head, checked before anything parses it: total size and count
@@ -93,4 +102,47 @@ pub(super) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
         .get(name)
         .and_then(|value| value.to_str().ok())
         .map(audit::capped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn activity(sent: Option<&str>) -> (String, String) {
+        let mut headers = HeaderMap::new();
+        if let Some(sent) = sent {
+            headers.insert(ACTIVITY_ID, HeaderValue::from_str(sent).expect("header"));
+        }
+        let id = ensure_activity_id(&mut headers);
+        let forwarded = headers[ACTIVITY_ID].to_str().expect("text").to_owned();
+        (id, forwarded)
+    }
+
+    #[test]
+    fn the_activity_id_is_kept_canonical_or_replaced() {
+        let canonical = "9a2f3c46-1d4e-4b5f-8a7c-2b1e0d9c8f7a";
+        assert_eq!(
+            activity(Some(canonical)),
+            (canonical.into(), canonical.into())
+        );
+        // Another spelling of the same UUID is forwarded and audited in the canonical form.
+        for other in [
+            "9A2F3C46-1D4E-4B5F-8A7C-2B1E0D9C8F7A",
+            "{9a2f3c46-1d4e-4b5f-8a7c-2b1e0d9c8f7a}",
+            "9a2f3c461d4e4b5f8a7c2b1e0d9c8f7a",
+        ] {
+            assert_eq!(
+                activity(Some(other)),
+                (canonical.into(), canonical.into()),
+                "{other}"
+            );
+        }
+        // None, or not a UUID: a new one, the same in the header and in the record.
+        for sent in [None, Some("not-a-uuid")] {
+            let (id, forwarded) = activity(sent);
+            assert_eq!(id, forwarded);
+            assert_ne!(Some(id.as_str()), sent);
+            assert_eq!(uuid::Uuid::parse_str(&id).map(uuid_text), Ok(id.clone()));
+        }
+    }
 }
