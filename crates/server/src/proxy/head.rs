@@ -48,13 +48,14 @@ pub(super) fn forwarded_for(
 /// Keeps the client's activity id when it is a UUID, else sets a fresh one, so the request
 /// Cosmos DB logs and the audit record carry the same id.
 pub(super) fn ensure_activity_id(headers: &mut HeaderMap) -> String {
-    let sent = headers
-        .get(ACTIVITY_ID)
-        .and_then(|value| value.to_str().ok());
+    let mut values = headers.get_all(ACTIVITY_ID).iter();
+    let sent = values.next().and_then(|value| value.to_str().ok());
+    let alone = values.next().is_none();
     let given = sent.and_then(|text| uuid::Uuid::parse_str(text).ok());
     let id = uuid_text(given.unwrap_or_else(uuid::Uuid::new_v4));
-    // SDKs send the canonical form already; only another form, or none, is replaced.
-    if sent != Some(id.as_str())
+    // SDKs send one, in the canonical form: it stays. Another form, a second value or none
+    // is replaced, so Cosmos DB logs exactly the id the audit record holds.
+    if !(alone && sent == Some(id.as_str()))
         && let Ok(value) = HeaderValue::from_str(&id)
     {
         headers.insert(ACTIVITY_ID, value);
@@ -137,6 +138,16 @@ mod tests {
                 "{other}"
             );
         }
+        // A second value is dropped, even after a canonical first one.
+        let mut headers = HeaderMap::new();
+        headers.append(ACTIVITY_ID, HeaderValue::from_static(canonical));
+        headers.append(
+            ACTIVITY_ID,
+            HeaderValue::from_static("11111111-1111-1111-1111-111111111111"),
+        );
+        assert_eq!(ensure_activity_id(&mut headers), canonical);
+        let forwarded: Vec<_> = headers.get_all(ACTIVITY_ID).iter().collect();
+        assert_eq!(forwarded, [canonical]);
         // None, or not a UUID: a new one, the same in the header and in the record.
         for sent in [None, Some("not-a-uuid")] {
             let (id, forwarded) = activity(sent);
