@@ -29,7 +29,7 @@ pub struct ResourcePath<'a> {
 }
 
 /// Resource-type keywords that must appear in lower case at a keyword position.
-const KEYWORDS: [&str; 16] = [
+const KEYWORDS: [&str; 17] = [
     "addresses",
     "attachments",
     "clientencryptionkeys",
@@ -46,6 +46,7 @@ const KEYWORDS: [&str; 16] = [
     "sprocs",
     "triggers",
     "udfs",
+    "users",
 ];
 
 /// Splits and decodes a raw request path (it may still carry `?query` or `#fragment`, which are
@@ -328,6 +329,7 @@ mod tests {
             "/DBS/shop/COLLS/payroll/docs/p1",
             "/dbs/shop/Colls/payroll/docs/p1",
             "/dbs/shop/colls/payroll/Docs/p1",
+            "/dbs/shop/Users/u1/permissions",
             "/dbs/shop/colls/payroll%5Cdocs/p1",
             "/dbs/shop/colls/payroll\\docs\\p1",
             "/dbs/shop/colls/orders%252F..%252Fpayroll/docs/p1",
