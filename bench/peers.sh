@@ -386,8 +386,24 @@ do_setup() {
   "$HPY" "$HARNESS/mint.py" tokens "$RUN/tokens" >/dev/null
 }
 
+# The single tokens (rs256-good.jwt and the rest) live an hour. A phase that finds them expired,
+# or expiring within TOKEN_MARGIN seconds (900), mints new ones first: an expired token makes
+# every "repeated token" row a row of 401s that still verify a signature each.
+fresh_tokens() {
+  local exp
+  exp=$("$HPY" -c 'import base64, json, sys
+p = open(sys.argv[1]).read().strip().split(".")[1]
+print(json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))["exp"])' "$RUN/tokens/rs256-good.jwt" 2>/dev/null || echo 0)
+  if (( exp < $(date +%s) + ${TOKEN_MARGIN:-900} )); then
+    log "minting new single tokens (the old ones expire at $exp)"
+    mkdir -p "$RUN/tokens"
+    "$HPY" "$HARNESS/mint.py" tokens "$RUN/tokens" >/dev/null
+  fi
+}
+
 helpers_up() {  # the JWKS file over http, and the managed-identity token endpoint stand-in
   mkdir -p "$RUN"
+  fresh_tokens
   start jwks "$LOADGEN_CPUS" python3 -m http.server "$P_JWKS" --bind 127.0.0.1 --directory "$(dirname "$BENCH_JWKS")"
   wait_port "$P_JWKS" jwks
   start token-endpoint "$LOADGEN_CPUS" node "$ROOT/tests/rig/token-endpoint.mjs" --port "$P_TOKEN" \
