@@ -433,6 +433,7 @@ meta() {  # meta FILE: what ran, where
   {
     echo "date=$(date -Is) host=$(hostname) nproc=$(nproc) kernel=$(uname -r)"
     echo "cosmogate=$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- crates || echo +dirty)" \
+      "binary=$CG ($(sha256sum "$CG" | cut -c1-12), built $(date -u -r "$CG" +%FT%TZ))" \
       "nginx=$(nginx -v 2>&1 | sed 's/.*\///') wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')" \
       "oha=$("$TOOLS/bin/oha" --version 2>/dev/null | awk '{print $2}')"
     echo "DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS EXTRA_CONNS=$EXTRA_CONNS FRESH_DURATION=$FRESH_DURATION GROWTH_DURATION=$GROWTH_DURATION RATE=$RATE"
