@@ -833,7 +833,7 @@ do_cores() {
     {
       echo "== $target: $n requests in ${secs} s${CORES_RATE:+ at $CORES_RATE req/s (oha)}, core $PROXY_CPUS sampled at $freq Hz"
       echo "-- system calls per request on the proxy core (every process on it; a second window, $nsys requests)"
-      awk -F, -v n="$nsys" '$3 ~ /^syscalls:/ && $1 > 0 {sub(/syscalls:sys_enter_/, "", $3); printf "%8.2f  %s\n", $1 / n, $3}' \
+      awk -F, -v n="$nsys" '$3 ~ /^syscalls:/ && $1 ~ /^[0-9.]+$/ && $1 > 0 {sub(/syscalls:sys_enter_/, "", $3); printf "%8.2f  %s\n", $1 / n, $3}' \
         "$RUN/cores.$target.syscalls.csv" | sort -rn
       echo "-- by command and object"
       perf report -n -i "$RUN/cores.$target.data" --stdio --no-children --sort comm,dso 2>/dev/null \

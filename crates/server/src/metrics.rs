@@ -41,12 +41,27 @@ struct ChargeLabels {
 
 /// `<issuer> <subject>`, written out only when the series are rendered: counting a charge
 /// shares the record's principal instead of formatting a key.
+///
+/// Two principals are the same series exactly when that text is the same (an issuer may hold a
+/// space, so `a b` + `c` and `a` + `b c` are one series, as they would be with the text as key).
 #[derive(Clone, Debug)]
 struct PrincipalLabel(Arc<AuditPrincipal>);
 
+impl PrincipalLabel {
+    /// The bytes of the label text, without building it.
+    fn text(&self) -> impl Iterator<Item = u8> + '_ {
+        let principal = &*self.0;
+        principal
+            .iss
+            .bytes()
+            .chain(std::iter::once(b' '))
+            .chain(principal.sub.bytes())
+    }
+}
+
 impl PartialEq for PrincipalLabel {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || (self.0.iss == other.0.iss && self.0.sub == other.0.sub)
+        Arc::ptr_eq(&self.0, &other.0) || self.text().eq(other.text())
     }
 }
 
@@ -54,7 +69,12 @@ impl Eq for PrincipalLabel {}
 
 impl Hash for PrincipalLabel {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        (&self.0.iss, &self.0.sub).hash(state);
+        // FNV-1a over the label text, so equal texts hash alike however they split into issuer
+        // and subject (a `Hasher` need not give split writes the same result).
+        let fnv = self.text().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        state.write_u64(fnv);
     }
 }
 
@@ -260,7 +280,10 @@ impl Metrics {
         if let (Some(charge), Some(principal)) = (record.request_charge, &record.principal) {
             let container = ContainerLabel {
                 database: record.database.clone(),
-                container: record.database.as_ref().and(record.container.clone()),
+                container: record
+                    .database
+                    .as_ref()
+                    .and_then(|_| record.container.clone()),
             };
             self.request_charge
                 .get_or_create(&ChargeLabels {
@@ -378,9 +401,24 @@ mod tests {
             Arc::make_mut(principal).sub = "app-reader".to_owned();
         }
         metrics.observe(&other);
+        // An issuer may hold a space: the same label text is the same series.
+        let mut split_one_way = read.clone();
+        let mut split_other_way = read.clone();
+        if let (Some(one), Some(other)) = (
+            split_one_way.principal.as_mut(),
+            split_other_way.principal.as_mut(),
+        ) {
+            let one = Arc::make_mut(one);
+            (one.iss, one.sub) = ("a b".to_owned(), "c".to_owned());
+            let other = Arc::make_mut(other);
+            (other.iss, other.sub) = ("a".to_owned(), "b c".to_owned());
+        }
+        metrics.observe(&split_one_way);
+        metrics.observe(&split_other_way);
         assert_eq!(
             charge_lines(&metrics),
             [
+                r#"cosmogate_request_charge_total{principal="a b c",container="shop/orders"} 3.0"#,
                 r#"cosmogate_request_charge_total{principal="https://idp.example app-reader",container="shop/orders"} 1.5"#,
                 r#"cosmogate_request_charge_total{principal="https://idp.example app-writer",container="/"} 1.5"#,
                 r#"cosmogate_request_charge_total{principal="https://idp.example app-writer",container="shop"} 1.5"#,

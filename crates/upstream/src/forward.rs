@@ -327,15 +327,25 @@ mod tests {
 
     #[test]
     fn the_date_is_formatted_once_per_second() {
+        // The same allocation handed out again is the kept value; a new one was formatted.
+        let kept =
+            |a: &HeaderValue, b: &HeaderValue| a.as_bytes().as_ptr() == b.as_bytes().as_ptr();
         let at = UNIX_EPOCH + Duration::from_secs(1_796_300_000);
         let first = current_date(at).expect("date");
         assert_eq!(first, "Thu, 03 Dec 2026 12:13:20 GMT");
         let later_that_second = current_date(at + Duration::from_millis(999)).expect("date");
         assert_eq!(later_that_second, first);
+        assert!(
+            kept(&first, &later_that_second),
+            "formatted again within the second"
+        );
         let next = current_date(at + Duration::from_secs(1)).expect("date");
         assert_eq!(next, "Thu, 03 Dec 2026 12:13:21 GMT");
+        assert!(!kept(&first, &next));
         // Going back (another request's clock reading, or a clock step) is formatted afresh.
-        assert_eq!(current_date(at).expect("date"), first);
+        let back = current_date(at).expect("date");
+        assert_eq!(back, first);
+        assert!(!kept(&back, &next));
     }
 
     #[test]

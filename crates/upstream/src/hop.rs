@@ -80,11 +80,34 @@ mod tests {
         }
         headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
         headers.insert("proxy-authorization", HeaderValue::from_static("Basic x"));
+        headers.insert(
+            "proxy-authenticate",
+            HeaderValue::from_static("Basic realm=x"),
+        );
         headers.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
         headers.insert("x-ms-session-token", HeaderValue::from_static("0:1"));
         strip_hop_by_hop(&mut headers);
         let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         assert_eq!(left, ["x-ms-session-token"]);
+    }
+
+    #[test]
+    fn one_fixed_hop_header_without_connection_is_removed() {
+        for name in [
+            "te",
+            "trailer",
+            "upgrade",
+            "proxy-authenticate",
+            "transfer-encoding",
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.append("x-a", HeaderValue::from_static("1"));
+            headers.append(name, HeaderValue::from_static("v"));
+            headers.append(name, HeaderValue::from_static("w"));
+            strip_hop_by_hop(&mut headers);
+            let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+            assert_eq!(left, ["x-a"], "{name}");
+        }
     }
 
     #[test]
