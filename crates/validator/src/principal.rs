@@ -14,7 +14,9 @@ use crate::normalize;
 /// The payload is held once, normalised for the policy; the few list claims normalisation
 /// changed are also kept as sent, so [`claim`](Principal::claim) and
 /// [`claims_as_sent`](Principal::claims_as_sent) still read the payload exactly as the issuer
-/// sent it. A cached token therefore costs one copy of its claims, not two.
+/// sent it. A cached token therefore costs one copy of its claims, not two, plus whatever a
+/// caller keeps with it through [`derived`](Principal::derived) (the gateway keeps its audit
+/// view there).
 #[derive(Debug)]
 pub struct Principal {
     /// The `iss` claim, equal byte for byte to a configured issuer.
