@@ -120,9 +120,13 @@ fn check_keyword_case(segments: &[Cow<'_, str>]) -> Result<(), ProtocolError> {
 /// Decodes one segment's `%XX` escapes, once, and checks the result.
 fn decode_segment(raw: &str) -> Result<Cow<'_, str>, ProtocolError> {
     if !raw.contains('%') {
-        // Nothing to decode (the common case): the segment is borrowed, and the checks are
-        // the same.
-        check_segment(raw)?;
+        // Nothing to decode (the common case): the segment is borrowed. `parse_path` has cut
+        // the path at `?` and `#`, split it at `/` and checked it is all visible ASCII, so of
+        // `check_segment`'s refusals only a dot segment and `\` can occur here.
+        debug_assert!(raw.bytes().all(|b| b.is_ascii_graphic() && !b"/?#".contains(&b)));
+        if raw == "." || raw == ".." || raw.contains('\\') {
+            return Err(ProtocolError::MalformedPath);
+        }
         return Ok(Cow::Borrowed(raw));
     }
     let bytes = raw.as_bytes();
@@ -375,6 +379,14 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn an_unescaped_segment_is_refused_exactly_when_the_full_checks_refuse_it(
+            raw in "[!-~&&[^/?#%]]{1,12}|\\.|\\.\\."
+        ) {
+            // What `parse_path` hands over without `%`: visible ASCII, no separators.
+            proptest::prop_assert_eq!(decode_segment(&raw).is_ok(), check_segment(&raw).is_ok());
+        }
+
         #[test]
         fn parse_path_never_panics_and_segments_never_hold_separators(raw in "\\PC{0,48}") {
             if let Ok(p) = parse_path(&raw) {
