@@ -123,7 +123,10 @@ fn decode_segment(raw: &str) -> Result<Cow<'_, str>, ProtocolError> {
         // Nothing to decode (the common case): the segment is borrowed. `parse_path` has cut
         // the path at `?` and `#`, split it at `/` and checked it is all visible ASCII, so of
         // `check_segment`'s refusals only a dot segment and `\` can occur here.
-        debug_assert!(raw.bytes().all(|b| b.is_ascii_graphic() && !b"/?#".contains(&b)));
+        debug_assert!(
+            raw.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"/?#".contains(&b))
+        );
         if raw == "." || raw == ".." || raw.contains('\\') {
             return Err(ProtocolError::MalformedPath);
         }
