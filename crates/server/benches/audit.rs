@@ -1,9 +1,9 @@
 //! What one audit record costs on the request's task: building it from the request's facts
 //! (the bounded copies, the request id, the timestamp; the principal's view and the client
-//! address are shared, as the gateway keeps them per token and per connection), serialising it
-//! to its JSON line, and
-//! handing it to the audit stream's writer (`AuditSink::record`: serialisation plus a queue
-//! send; the writer task writes to `/dev/null` here).
+//! address are shared, as the gateway keeps them per token and per connection), writing its JSON
+//! line (`serde_json_allowed`: the same line through `serde_json`, for comparison), and handing
+//! it to the audit stream's writer (`AuditSink::record`: the line plus a queue append; the writer
+//! thread writes to `/dev/null` here).
 //!
 //! The records are the ones a point read produces, allowed and denied, with the fields a real
 //! request fills. Run with `cargo bench -p cosmogate-server --bench audit`.
@@ -96,6 +96,13 @@ fn denied_read(kept: &Kept) -> AuditRecord {
 
 /// What `AuditSink::record` does before the queue: the JSON line.
 fn line(record: &AuditRecord) -> Vec<u8> {
+    let mut line = Vec::new();
+    audit::write_line(record, &mut line);
+    line
+}
+
+/// The same line through `serde_json` and the record's `Serialize` derive, for comparison.
+fn serde_line(record: &AuditRecord) -> Vec<u8> {
     let mut line = serde_json::to_vec(record).expect("records serialise");
     line.push(b'\n');
     line
@@ -107,6 +114,7 @@ fn bench_audit(c: &mut Criterion) {
     let denied = denied_read(&kept);
     let text = String::from_utf8(line(&allowed)).expect("utf-8");
     assert!(text.starts_with('{') && text.ends_with("}\n"));
+    assert_eq!(line(&allowed), serde_line(&allowed));
 
     let mut group = c.benchmark_group("audit");
     group.bench_function("build_record", |b| {
@@ -117,6 +125,9 @@ fn bench_audit(c: &mut Criterion) {
     });
     group.bench_function("serialise_denied", |b| {
         b.iter(|| black_box(line(black_box(&denied))))
+    });
+    group.bench_function("serde_json_allowed", |b| {
+        b.iter(|| black_box(serde_line(black_box(&allowed))))
     });
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime starts");

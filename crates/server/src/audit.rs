@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use cosmogate_validator::Principal;
 use serde::Serialize;
 
+mod line;
 mod sink;
 
 pub use sink::AuditSink;
@@ -122,6 +123,13 @@ impl AuditPrincipal {
             token_fingerprint: principal.token_fingerprint.clone(),
         }
     }
+}
+
+/// Appends a record's JSON line, newline included, to `out`: what the audit stream writes.
+/// The same JSON `serde_json` makes of the record, written without its generic machinery.
+pub fn write_line(record: &AuditRecord, out: &mut Vec<u8>) {
+    line::write(record, out);
+    out.push(b'\n');
 }
 
 /// Cuts a client-controlled string to a bounded length.

@@ -185,11 +185,7 @@ impl AuditSink {
 
     fn append(&self, record: &AuditRecord, line: &mut Vec<u8>) {
         line.clear();
-        if let Err(err) = serde_json::to_writer(&mut *line, record) {
-            tracing::error!(error = %err, "Audit record not serialisable");
-            return;
-        }
-        line.push(b'\n');
+        super::write_line(record, line);
         let mut state = lock(&self.shared.state);
         if state.batch.len() + state.in_flight + line.len() > self.shared.max_pending {
             drop(state);
