@@ -190,7 +190,7 @@ pub fn classify(head: &RequestHead<'_>) -> Result<Operation, ProtocolError> {
         return Err(ProtocolError::DirectMode);
     }
     // Case C17: the data-plane API has no query strings, and a raw `#` is never valid.
-    if head.path.contains(['?', '#']) {
+    if head.path.bytes().any(|b| b == b'?' || b == b'#') {
         return Err(ProtocolError::MalformedPath);
     }
 
@@ -318,7 +318,7 @@ fn docs(head: &RequestHead<'_>, rest: &[Cow<'_, str>]) -> Result<OperationKind, 
     let method = head.method;
     match rest.len() {
         0 if method == Method::GET => {
-            let change_feed = headers::present(head.headers, headers::A_IM)?;
+            let change_feed = headers::present(head.headers, &headers::A_IM)?;
             Ok(if change_feed {
                 K::ChangeFeed
             } else {
@@ -342,7 +342,7 @@ fn post_docs(head: &RequestHead<'_>) -> Result<OperationKind, ProtocolError> {
         PostIntent::Upsert => K::UpsertItem,
         PostIntent::Query => K::Query,
         PostIntent::QueryPlan => K::QueryPlan,
-        PostIntent::Batch if headers::flag(head.headers, headers::BATCH_ATOMIC)? => K::Batch,
+        PostIntent::Batch if headers::flag(head.headers, &headers::BATCH_ATOMIC)? => K::Batch,
         PostIntent::Batch => K::Bulk,
     })
 }
@@ -421,20 +421,20 @@ enum PostIntent {
 /// Reads the intent headers of a `POST`. Two intents at once (say, upsert and query) are
 /// refused: we cannot know which one Cosmos would honour.
 fn post_intent(map: &http::HeaderMap) -> Result<PostIntent, ProtocolError> {
-    let batch = headers::flag(map, headers::IS_BATCH)?;
-    let plan = headers::flag(map, headers::IS_QUERY_PLAN)?;
-    let query = headers::flag(map, headers::IS_QUERY)? || headers::is_query_content_type(map)?;
-    let upsert = headers::flag(map, headers::IS_UPSERT)?;
+    let batch = headers::flag(map, &headers::IS_BATCH)?;
+    let plan = headers::flag(map, &headers::IS_QUERY_PLAN)?;
+    let query = headers::flag(map, &headers::IS_QUERY)? || headers::is_query_content_type(map)?;
+    let upsert = headers::flag(map, &headers::IS_UPSERT)?;
 
     let querying = plan || query;
     if batch && (querying || upsert) {
         return Err(ProtocolError::MalformedHeader {
-            name: headers::IS_BATCH,
+            name: headers::IS_BATCH.as_str(),
         });
     }
     if upsert && querying {
         return Err(ProtocolError::MalformedHeader {
-            name: headers::IS_UPSERT,
+            name: headers::IS_UPSERT.as_str(),
         });
     }
     Ok(match (batch, plan, query, upsert) {

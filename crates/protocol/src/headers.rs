@@ -5,22 +5,26 @@
 //! so that the proxy and Cosmos can never read the same request two ways. Client hints such as
 //! `x-ms-thinclient-proxy-operation-type` are deliberately not read at all (case C22).
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
 use crate::error::ProtocolError;
 
-pub(crate) const PARTITION_KEY: &str = "x-ms-documentdb-partitionkey";
-pub(crate) const PARTITION_KEY_RANGE_ID: &str = "x-ms-documentdb-partitionkeyrangeid";
-pub(crate) const START_EPK: &str = "x-ms-start-epk";
-pub(crate) const END_EPK: &str = "x-ms-end-epk";
-pub(crate) const IS_BATCH: &str = "x-ms-cosmos-is-batch-request";
-pub(crate) const BATCH_ATOMIC: &str = "x-ms-cosmos-batch-atomic";
-pub(crate) const IS_QUERY_PLAN: &str = "x-ms-cosmos-is-query-plan-request";
-pub(crate) const IS_QUERY: &str = "x-ms-documentdb-isquery";
-pub(crate) const IS_UPSERT: &str = "x-ms-documentdb-is-upsert";
-pub(crate) const A_IM: &str = "a-im";
-pub(crate) const CONTENT_TYPE: &str = "content-type";
+// Parsed once: a lookup by `&str` would parse and check the name again on every request.
+pub(crate) static PARTITION_KEY: HeaderName =
+    HeaderName::from_static("x-ms-documentdb-partitionkey");
+pub(crate) static PARTITION_KEY_RANGE_ID: HeaderName =
+    HeaderName::from_static("x-ms-documentdb-partitionkeyrangeid");
+pub(crate) static START_EPK: HeaderName = HeaderName::from_static("x-ms-start-epk");
+pub(crate) static END_EPK: HeaderName = HeaderName::from_static("x-ms-end-epk");
+pub(crate) static IS_BATCH: HeaderName = HeaderName::from_static("x-ms-cosmos-is-batch-request");
+pub(crate) static BATCH_ATOMIC: HeaderName = HeaderName::from_static("x-ms-cosmos-batch-atomic");
+pub(crate) static IS_QUERY_PLAN: HeaderName =
+    HeaderName::from_static("x-ms-cosmos-is-query-plan-request");
+pub(crate) static IS_QUERY: HeaderName = HeaderName::from_static("x-ms-documentdb-isquery");
+pub(crate) static IS_UPSERT: HeaderName = HeaderName::from_static("x-ms-documentdb-is-upsert");
+pub(crate) static A_IM: HeaderName = HeaderName::from_static("a-im");
+pub(crate) static CONTENT_TYPE: HeaderName = http::header::CONTENT_TYPE;
 
 /// Whether every byte of a header value is visible ASCII, a space or a horizontal tab: what
 /// cosmogate forwards unchanged (case C26).
@@ -71,18 +75,20 @@ impl PartitionKey {
 /// The header's only value, if present; a repeated header is refused.
 pub(crate) fn single<'h>(
     headers: &'h HeaderMap,
-    name: &'static str,
+    name: &'static HeaderName,
 ) -> Result<Option<&'h HeaderValue>, ProtocolError> {
     let mut values = headers.get_all(name).iter();
     let first = values.next();
     if values.next().is_some() {
-        return Err(ProtocolError::MalformedHeader { name });
+        return Err(ProtocolError::MalformedHeader {
+            name: name.as_str(),
+        });
     }
     Ok(first)
 }
 
 /// A boolean header: absent is false; `true` and `false` in any case (Python sends `True`).
-pub(crate) fn flag(headers: &HeaderMap, name: &'static str) -> Result<bool, ProtocolError> {
+pub(crate) fn flag(headers: &HeaderMap, name: &'static HeaderName) -> Result<bool, ProtocolError> {
     let Some(value) = single(headers, name)? else {
         return Ok(false);
     };
@@ -92,18 +98,23 @@ pub(crate) fn flag(headers: &HeaderMap, name: &'static str) -> Result<bool, Prot
     } else if text.eq_ignore_ascii_case(b"false") {
         Ok(false)
     } else {
-        Err(ProtocolError::MalformedHeader { name })
+        Err(ProtocolError::MalformedHeader {
+            name: name.as_str(),
+        })
     }
 }
 
 /// Whether a header is present (once) with any value.
-pub(crate) fn present(headers: &HeaderMap, name: &'static str) -> Result<bool, ProtocolError> {
+pub(crate) fn present(
+    headers: &HeaderMap,
+    name: &'static HeaderName,
+) -> Result<bool, ProtocolError> {
     Ok(single(headers, name)?.is_some())
 }
 
 /// Whether the body is declared as a query (`application/query+json`, parameters ignored).
 pub(crate) fn is_query_content_type(headers: &HeaderMap) -> Result<bool, ProtocolError> {
-    let Some(value) = single(headers, CONTENT_TYPE)? else {
+    let Some(value) = single(headers, &CONTENT_TYPE)? else {
         return Ok(false);
     };
     let essence = value
@@ -119,9 +130,9 @@ pub(crate) fn is_query_content_type(headers: &HeaderMap) -> Result<bool, Protoco
 /// The `x-ms-documentdb-partitionkey` header, parsed.
 pub(crate) fn partition_key(headers: &HeaderMap) -> Result<Option<PartitionKey>, ProtocolError> {
     let malformed = ProtocolError::MalformedHeader {
-        name: PARTITION_KEY,
+        name: PARTITION_KEY.as_str(),
     };
-    match single(headers, PARTITION_KEY)? {
+    match single(headers, &PARTITION_KEY)? {
         None => Ok(None),
         Some(value) => PartitionKey::from_header(value).map(Some).ok_or(malformed),
     }
@@ -132,7 +143,7 @@ pub(crate) fn partition_key(headers: &HeaderMap) -> Result<Option<PartitionKey>,
 /// headers, with any value, counts; a repeated one is refused.
 pub(crate) fn range_scoped(headers: &HeaderMap) -> Result<bool, ProtocolError> {
     let mut scoped = false;
-    for name in [PARTITION_KEY_RANGE_ID, START_EPK, END_EPK] {
+    for name in [&PARTITION_KEY_RANGE_ID, &START_EPK, &END_EPK] {
         scoped |= present(headers, name)?;
     }
     Ok(scoped)
@@ -143,7 +154,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn map(pairs: &[(&'static str, &[u8])]) -> HeaderMap {
+    fn map(pairs: &[(&HeaderName, &[u8])]) -> HeaderMap {
         let mut headers = HeaderMap::new();
         for (name, value) in pairs {
             let value = HeaderValue::from_bytes(value).expect("test header value must be valid");
@@ -180,32 +191,36 @@ mod tests {
             (" TRUE ", true),
             ("False", false),
         ] {
-            let headers = map(&[(IS_QUERY, text.as_bytes())]);
-            assert_eq!(flag(&headers, IS_QUERY), Ok(expected), "{text}");
+            let headers = map(&[(&IS_QUERY, text.as_bytes())]);
+            assert_eq!(flag(&headers, &IS_QUERY), Ok(expected), "{text}");
         }
-        assert_eq!(flag(&HeaderMap::new(), IS_QUERY), Ok(false));
+        assert_eq!(flag(&HeaderMap::new(), &IS_QUERY), Ok(false));
     }
 
     #[test]
     fn flags_refuse_other_values_and_repeats() {
-        let malformed = Err(ProtocolError::MalformedHeader { name: IS_UPSERT });
+        let malformed = Err(ProtocolError::MalformedHeader {
+            name: IS_UPSERT.as_str(),
+        });
         for text in ["1", "yes", "", "true,false", "tru"] {
-            let headers = map(&[(IS_UPSERT, text.as_bytes())]);
-            assert_eq!(flag(&headers, IS_UPSERT), malformed, "{text:?}");
+            let headers = map(&[(&IS_UPSERT, text.as_bytes())]);
+            assert_eq!(flag(&headers, &IS_UPSERT), malformed, "{text:?}");
         }
-        let headers = map(&[(IS_UPSERT, b"true"), (IS_UPSERT, b"true")]);
-        assert_eq!(flag(&headers, IS_UPSERT), malformed);
+        let headers = map(&[(&IS_UPSERT, b"true"), (&IS_UPSERT, b"true")]);
+        assert_eq!(flag(&headers, &IS_UPSERT), malformed);
     }
 
     #[test]
     fn range_headers_mark_a_request_as_range_scoped() {
         assert_eq!(range_scoped(&HeaderMap::new()), Ok(false));
-        for name in [PARTITION_KEY_RANGE_ID, START_EPK, END_EPK] {
+        for name in [&PARTITION_KEY_RANGE_ID, &START_EPK, &END_EPK] {
             assert_eq!(range_scoped(&map(&[(name, b"0")])), Ok(true), "{name}");
             let repeated = map(&[(name, b"0"), (name, b"1")]);
             assert_eq!(
                 range_scoped(&repeated),
-                Err(ProtocolError::MalformedHeader { name }),
+                Err(ProtocolError::MalformedHeader {
+                    name: name.as_str()
+                }),
                 "{name}"
             );
         }
@@ -213,15 +228,15 @@ mod tests {
 
     #[test]
     fn query_content_type_ignores_case_and_parameters() {
-        let headers = map(&[(CONTENT_TYPE, b"Application/Query+JSON; charset=utf-8")]);
+        let headers = map(&[(&CONTENT_TYPE, b"Application/Query+JSON; charset=utf-8")]);
         assert_eq!(is_query_content_type(&headers), Ok(true));
-        let headers = map(&[(CONTENT_TYPE, b"application/json")]);
+        let headers = map(&[(&CONTENT_TYPE, b"application/json")]);
         assert_eq!(is_query_content_type(&headers), Ok(false));
     }
 
     #[test]
     fn partition_key_header_decodes_json_escapes() {
-        let headers = map(&[(PARTITION_KEY, br#"["M\u00fcller"]"#)]);
+        let headers = map(&[(&PARTITION_KEY, br#"["M\u00fcller"]"#)]);
         let key = partition_key(&headers)
             .expect("escaped key must parse")
             .expect("key is set");
@@ -238,7 +253,7 @@ mod tests {
             ("[]", vec![]),
             ("[null]", vec![json!(null)]),
         ] {
-            let headers = map(&[(PARTITION_KEY, raw.as_bytes())]);
+            let headers = map(&[(&PARTITION_KEY, raw.as_bytes())]);
             let key = partition_key(&headers)
                 .expect("key must parse")
                 .expect("key is set");
@@ -249,7 +264,7 @@ mod tests {
     #[test]
     fn partition_key_header_with_raw_bytes_or_non_array_is_malformed() {
         let malformed = Err(ProtocolError::MalformedHeader {
-            name: PARTITION_KEY,
+            name: PARTITION_KEY.as_str(),
         });
         let bad: [&[u8]; 8] = [
             "[\"Müller\"]".as_bytes(),
@@ -262,7 +277,7 @@ mod tests {
             b"",
         ];
         for value in bad {
-            let headers = map(&[(PARTITION_KEY, value)]);
+            let headers = map(&[(&PARTITION_KEY, value)]);
             assert_eq!(
                 partition_key(&headers),
                 malformed,
@@ -270,7 +285,7 @@ mod tests {
                 String::from_utf8_lossy(value)
             );
         }
-        let headers = map(&[(PARTITION_KEY, b"[\"a\"]"), (PARTITION_KEY, b"[\"b\"]")]);
+        let headers = map(&[(&PARTITION_KEY, b"[\"a\"]"), (&PARTITION_KEY, b"[\"b\"]")]);
         assert_eq!(partition_key(&headers), malformed);
     }
 }

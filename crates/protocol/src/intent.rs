@@ -8,7 +8,7 @@
 //! that contradict it are removed.
 
 use http::HeaderMap;
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 
 use crate::classify::{Operation, OperationKind};
 use crate::headers::{IS_BATCH, IS_QUERY, IS_QUERY_PLAN, IS_UPSERT};
@@ -18,22 +18,22 @@ const QUERY_CONTENT_TYPE: &str = "application/query+json";
 /// Rewrites the intent headers of a `POST …/docs` to the canonical form of `operation`.
 /// Other operations are left untouched.
 pub fn canonicalize_intent(operation: &Operation, headers: &mut HeaderMap) {
-    let keep: &[&str] = match operation.kind {
-        OperationKind::Query => &[IS_QUERY],
-        OperationKind::QueryPlan => &[IS_QUERY_PLAN],
-        OperationKind::UpsertItem => &[IS_UPSERT],
-        OperationKind::Batch | OperationKind::Bulk => &[IS_BATCH],
+    let keep: &[&HeaderName] = match operation.kind {
+        OperationKind::Query => &[&IS_QUERY],
+        OperationKind::QueryPlan => &[&IS_QUERY_PLAN],
+        OperationKind::UpsertItem => &[&IS_UPSERT],
+        OperationKind::Batch | OperationKind::Bulk => &[&IS_BATCH],
         OperationKind::CreateItem => &[],
         _ => return,
     };
-    for flag in [IS_QUERY, IS_QUERY_PLAN, IS_UPSERT, IS_BATCH] {
+    for flag in [&IS_QUERY, &IS_QUERY_PLAN, &IS_UPSERT, &IS_BATCH] {
         if !keep.contains(&flag) {
             headers.remove(flag);
         }
     }
     match operation.kind {
         OperationKind::Query => {
-            headers.insert(IS_QUERY, HeaderValue::from_static("True"));
+            headers.insert(&IS_QUERY, HeaderValue::from_static("True"));
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(QUERY_CONTENT_TYPE));
         }
         OperationKind::QueryPlan => {
@@ -77,7 +77,7 @@ mod tests {
     #[test]
     fn a_query_plan_flag_with_a_json_body_is_forwarded_as_a_query_plan_not_a_create() {
         let (op, mut headers) = classified(&[
-            (IS_QUERY_PLAN, "true"),
+            (IS_QUERY_PLAN.as_str(), "true"),
             ("content-type", "application/json"),
         ]);
         assert_eq!(op.kind, OperationKind::QueryPlan);
@@ -96,21 +96,21 @@ mod tests {
             assert_eq!(op.kind, OperationKind::Query, "{content_type}");
             canonicalize_intent(&op, &mut headers);
             assert_eq!(headers[CONTENT_TYPE], QUERY_CONTENT_TYPE);
-            assert_eq!(headers[IS_QUERY], "True");
+            assert_eq!(headers[&IS_QUERY], "True");
         }
     }
 
     #[test]
     fn a_create_carries_no_intent_flags_upstream() {
         let (op, mut headers) = classified(&[
-            (IS_QUERY, "false"),
-            (IS_UPSERT, "false"),
+            (IS_QUERY.as_str(), "false"),
+            (IS_UPSERT.as_str(), "false"),
             ("content-type", "application/json"),
         ]);
         assert_eq!(op.kind, OperationKind::CreateItem);
         canonicalize_intent(&op, &mut headers);
-        assert!(headers.get(IS_QUERY).is_none());
-        assert!(headers.get(IS_UPSERT).is_none());
+        assert!(headers.get(&IS_QUERY).is_none());
+        assert!(headers.get(&IS_UPSERT).is_none());
         assert_eq!(headers[CONTENT_TYPE], "application/json");
     }
 }

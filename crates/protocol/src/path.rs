@@ -52,16 +52,21 @@ const KEYWORDS: [&str; 17] = [
 /// Splits and decodes a raw request path (it may still carry `?query` or `#fragment`, which are
 /// ignored here; the classifier decides whether they are acceptable).
 pub fn parse_path(raw_path: &str) -> Result<ResourcePath<'_>, ProtocolError> {
-    let path = raw_path.split(['?', '#']).next().unwrap_or_default();
+    // One pass over the bytes: where the path ends, and whether it is all visible ASCII.
+    let end = raw_path
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
+        .unwrap_or(raw_path.len());
+    let path = &raw_path[..end];
     if !path.starts_with('/') || !path.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ProtocolError::MalformedPath);
     }
 
-    let segments = path
-        .split('/')
-        .filter(|segment| !segment.is_empty())
-        .map(decode_segment)
-        .collect::<Result<Vec<_>, _>>()?;
+    // Room for the deepest resource path (`dbs/d/colls/c/docs/i/attachments/a`) at once.
+    let mut segments = Vec::with_capacity(8);
+    for segment in path.split('/').filter(|segment| !segment.is_empty()) {
+        segments.push(decode_segment(segment)?);
+    }
     check_keyword_case(&segments)?;
 
     let rid_based = segments.first().is_some_and(|s| s == "dbs")
@@ -99,11 +104,12 @@ fn type_and_link<'s>(segments: &'s [Cow<'_, str>]) -> (&'s str, usize) {
 
 fn check_keyword_case(segments: &[Cow<'_, str>]) -> Result<(), ProtocolError> {
     let miscased = segments.iter().step_by(2).any(|segment| {
+        let ascii = segment.is_ascii();
         let folds_to = |keyword: &&str| {
             segment.eq_ignore_ascii_case(keyword)
                 // Non-ASCII letters that case-fold to ASCII ones (`ſ` to `s`, the Kelvin sign
                 // to `k`) would pass a Unicode case-insensitive compare in another component.
-                || (!segment.is_ascii()
+                || (!ascii
                     && (segment.to_lowercase() == **keyword
                         || segment.to_uppercase().to_lowercase() == **keyword))
         };

@@ -11,7 +11,7 @@ use cosmogate_protocol::{Operation, OperationKind, RequestHead};
 use cosmogate_upstream::UpstreamBody;
 use cosmogate_validator::Principal;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, USER_AGENT};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
@@ -32,8 +32,11 @@ use head::{check_headers, drop_own_headers, ensure_activity_id, forwarded_for, h
 use pending::Pending;
 use unread::RequestBody;
 
-const ACTIVITY_ID: &str = "x-ms-activity-id";
-const REQUEST_ID: &str = "x-cosmogate-request-id";
+// Header names parsed once: a lookup by `&str` parses and checks the name on every call.
+static ACTIVITY_ID: HeaderName = HeaderName::from_static("x-ms-activity-id");
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-cosmogate-request-id");
+static SUBSTATUS: HeaderName = HeaderName::from_static("x-ms-substatus");
+static REQUEST_CHARGE: HeaderName = HeaderName::from_static("x-ms-request-charge");
 
 /// Serves one request. Never fails: every refusal becomes a Cosmos-shaped response, and every
 /// request produces exactly one audit record: when its response body ends, or, if the client
@@ -113,7 +116,7 @@ fn new_record(
         activity_id,
         client_address: Arc::clone(&peer.text),
         forwarded_for: forwarded_for(shared, peer.addr, headers),
-        user_agent: header_text(headers, USER_AGENT.as_str()),
+        user_agent: header_text(headers, &USER_AGENT),
         principal: None,
         method: audit::capped(request.method().as_str()),
         path: audit::capped(request.uri().path()),
@@ -322,7 +325,7 @@ async fn forward(
         .await?;
     record.upstream_latency_ms = Some(audit::millis(sent.elapsed()));
     record.upstream_status = Some(response.status().as_u16());
-    record.substatus = header_text(response.headers(), "x-ms-substatus");
+    record.substatus = header_text(response.headers(), &SUBSTATUS);
     // A 401 or 403 caused by cosmogate's own credential is cosmogate's fault, not the app's:
     // it becomes a 502 with the reason in the audit record.
     let response = screen(response).await?;
@@ -331,7 +334,7 @@ async fn forward(
     let body =
         cosmogate_upstream::IdleTimeout::new(body, route.forwarder.body_timeout()).boxed_unsync();
     record.request_charge =
-        header_text(&parts.headers, "x-ms-request-charge").and_then(|charge| charge.parse().ok());
+        header_text(&parts.headers, &REQUEST_CHARGE).and_then(|charge| charge.parse().ok());
     rewrite_content_location(shared, &mut parts.headers);
     if operation.kind == OperationKind::ReadAccount && parts.status == StatusCode::OK {
         let document = rewrite_account(shared, body).await?;

@@ -4,11 +4,11 @@
 //! Without trace export cosmogate's span id is random; with it (see `otel`), it is the id of
 //! the span exported for the request, so the client's, cosmogate's and Cosmos DB's spans join.
 
-use http::HeaderMap;
 use http::header::HeaderValue;
+use http::{HeaderMap, HeaderName};
 use rand::RngCore;
 
-const TRACEPARENT: &str = "traceparent";
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// The trace of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +31,7 @@ impl ClientParent {
     /// The parent the client's `traceparent` names, when it is valid.
     pub fn from_request(headers: &HeaderMap) -> Option<ClientParent> {
         headers
-            .get(TRACEPARENT)
+            .get(&TRACEPARENT)
             .and_then(|value| value.to_str().ok())
             .and_then(parse_traceparent)
     }
@@ -77,7 +77,7 @@ impl TraceContext {
         value[52] = b'-';
         value[53..].copy_from_slice(if self.sampled { b"01" } else { b"00" });
         if let (true, Ok(value)) = (hex_ok, HeaderValue::from_bytes(&value)) {
-            headers.insert(TRACEPARENT, value);
+            headers.insert(&TRACEPARENT, value);
         }
     }
 }
@@ -119,7 +119,7 @@ mod tests {
 
     fn headers(value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(TRACEPARENT, HeaderValue::from_str(value).expect("header"));
+        headers.insert(&TRACEPARENT, HeaderValue::from_str(value).expect("header"));
         headers
     }
 
@@ -132,7 +132,7 @@ mod tests {
 
         let mut outgoing = headers(given);
         trace.propagate(&mut outgoing);
-        let sent = outgoing[TRACEPARENT].to_str().expect("ascii");
+        let sent = outgoing[&TRACEPARENT].to_str().expect("ascii");
         assert!(sent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
         assert!(
             !sent.contains("00f067aa0ba902b7"),

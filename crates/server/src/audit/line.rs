@@ -211,30 +211,49 @@ fn word_needs_escape(word: u64) -> bool {
 }
 
 /// A JSON string: quotes, and escapes for control characters, `"` and `\`. Everything else,
-/// non-ASCII included, is copied as it is (the input is UTF-8, so the output is).
+/// non-ASCII included, is copied as it is (the input is UTF-8, so the output is). Clean runs
+/// are copied whole; only a word that holds a byte to escape is looked at byte by byte.
 fn string(out: &mut Vec<u8>, value: &str) {
     let bytes = value.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut copied = 0;
-    let mut at = 0;
-    while at < bytes.len() {
-        if let Some(word) = bytes[at..].first_chunk::<8>()
-            && !word_needs_escape(u64::from_le_bytes(*word))
-        {
-            at += 8;
-            continue;
+    let (words, tail) = bytes.as_chunks::<8>();
+    for (index, word) in words.iter().enumerate() {
+        if word_needs_escape(u64::from_le_bytes(*word)) {
+            copied = escape_chunk(out, bytes, copied, index * 8, word);
         }
-        let byte = bytes[at];
+    }
+    if !tail.is_empty() {
+        // Spaces need no escape: the padding cannot flag the word.
+        let mut padded = [b' '; 8];
+        padded[..tail.len()].copy_from_slice(tail);
+        if word_needs_escape(u64::from_le_bytes(padded)) {
+            copied = escape_chunk(out, bytes, copied, words.len() * 8, tail);
+        }
+    }
+    out.extend_from_slice(&bytes[copied..]);
+    out.push(b'"');
+}
+
+/// Escapes the bytes of `chunk`, which starts at `start` of `bytes`, that need it, after copying
+/// what precedes each from `copied` on; returns how far `bytes` is now written.
+fn escape_chunk(
+    out: &mut Vec<u8>,
+    bytes: &[u8],
+    mut copied: usize,
+    start: usize,
+    chunk: &[u8],
+) -> usize {
+    for (offset, &byte) in chunk.iter().enumerate() {
         if byte < 0x20 || byte == b'"' || byte == b'\\' {
+            let at = start + offset;
             out.extend_from_slice(&bytes[copied..at]);
             escape(out, byte);
             copied = at + 1;
         }
-        at += 1;
     }
-    out.extend_from_slice(&bytes[copied..]);
-    out.push(b'"');
+    copied
 }
 
 fn escape(out: &mut Vec<u8>, byte: u8) {

@@ -3,14 +3,16 @@
 
 use std::net::SocketAddr;
 
-use http::HeaderMap;
 use http::header::HeaderValue;
+use http::{HeaderMap, HeaderName};
 
 use crate::audit;
 use crate::error::GatewayError;
 use crate::gateway::Shared;
 
 use super::ACTIVITY_ID;
+
+static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Headers in cosmogate's own namespace are cosmogate's to set; a client's are dropped.
 pub(super) fn drop_own_headers(headers: &mut HeaderMap) {
@@ -36,7 +38,7 @@ pub(super) fn forwarded_for(
         return None;
     }
     let mut hops: Vec<&str> = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
+    for value in headers.get_all(&FORWARDED_FOR) {
         hops.extend(value.to_str().ok()?.split(',').map(str::trim));
     }
     hops.into_iter()
@@ -48,7 +50,7 @@ pub(super) fn forwarded_for(
 /// Keeps the client's activity id when it is a UUID, else sets a fresh one, so the request
 /// Cosmos DB logs and the audit record carry the same id.
 pub(super) fn ensure_activity_id(headers: &mut HeaderMap) -> String {
-    let mut values = headers.get_all(ACTIVITY_ID).iter();
+    let mut values = headers.get_all(&ACTIVITY_ID).iter();
     let sent = values.next().and_then(|value| value.to_str().ok());
     let alone = values.next().is_none();
     let given = sent.and_then(|text| uuid::Uuid::parse_str(text).ok());
@@ -58,7 +60,7 @@ pub(super) fn ensure_activity_id(headers: &mut HeaderMap) -> String {
     if !(alone && sent == Some(id.as_str()))
         && let Ok(value) = HeaderValue::from_str(&id)
     {
-        headers.insert(ACTIVITY_ID, value);
+        headers.insert(&ACTIVITY_ID, value);
     }
     id
 }
@@ -98,7 +100,7 @@ pub(super) fn check_headers(
     Ok(())
 }
 
-pub(super) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn header_text(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     headers
         .get(name)
         .and_then(|value| value.to_str().ok())
@@ -112,10 +114,10 @@ mod tests {
     fn activity(sent: Option<&str>) -> (String, String) {
         let mut headers = HeaderMap::new();
         if let Some(sent) = sent {
-            headers.insert(ACTIVITY_ID, HeaderValue::from_str(sent).expect("header"));
+            headers.insert(&ACTIVITY_ID, HeaderValue::from_str(sent).expect("header"));
         }
         let id = ensure_activity_id(&mut headers);
-        let forwarded = headers[ACTIVITY_ID].to_str().expect("text").to_owned();
+        let forwarded = headers[&ACTIVITY_ID].to_str().expect("text").to_owned();
         (id, forwarded)
     }
 
@@ -140,13 +142,13 @@ mod tests {
         }
         // A second value is dropped, even after a canonical first one.
         let mut headers = HeaderMap::new();
-        headers.append(ACTIVITY_ID, HeaderValue::from_static(canonical));
+        headers.append(&ACTIVITY_ID, HeaderValue::from_static(canonical));
         headers.append(
-            ACTIVITY_ID,
+            &ACTIVITY_ID,
             HeaderValue::from_static("11111111-1111-1111-1111-111111111111"),
         );
         assert_eq!(ensure_activity_id(&mut headers), canonical);
-        let forwarded: Vec<_> = headers.get_all(ACTIVITY_ID).iter().collect();
+        let forwarded: Vec<_> = headers.get_all(&ACTIVITY_ID).iter().collect();
         assert_eq!(forwarded, [canonical]);
         // None, or not a UUID: a new one, the same in the header and in the record.
         for sent in [None, Some("not-a-uuid")] {

@@ -58,7 +58,7 @@ impl Pending {
         };
         record.status = response.status().as_u16();
         if let Ok(value) = HeaderValue::from_str(&record.request_id) {
-            response.headers_mut().insert(REQUEST_ID, value);
+            response.headers_mut().insert(&REQUEST_ID, value);
         }
         let (sink, metrics) = (self.sink.clone(), Arc::clone(&self.metrics));
         let (started, bytes_in) = (self.started, Arc::clone(&self.bytes_in));
