@@ -4,8 +4,9 @@
 //! thread ([`AuditSink`]), so a slow disk never blocks a request. A record that finds the
 //! queue full is counted and reported in the diagnostic log rather than silently lost.
 
+use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cosmogate_validator::Principal;
 use serde::Serialize;
@@ -163,9 +164,45 @@ pub fn millis(duration: std::time::Duration) -> f64 {
     (duration.as_secs_f64() * 1e6).round() / 1000.0
 }
 
-/// Formats a time the way every record does.
+thread_local! {
+    /// The second last formatted on this thread, as `YYYY-MM-DDTHH:MM:SS.`.
+    static SECOND: RefCell<Option<(u64, String)>> = const { RefCell::new(None) };
+}
+
+/// The last second RFC 3339's four-digit years can write (9999-12-31T23:59:59Z).
+const LAST_SECOND: u64 = 253_402_300_799;
+
+/// Formats a time the way every record does (RFC 3339, UTC, milliseconds). The date and time
+/// of day are formatted once per second on each thread; a request adds its milliseconds. A
+/// clock set before 1970 or after 9999 is written as the nearest time that can be written
+/// (the formatter would panic on either).
 pub fn timestamp(time: SystemTime) -> String {
-    humantime::format_rfc3339_millis(time).to_string()
+    let since = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .min(Duration::new(LAST_SECOND, 999_999_999));
+    let second = since.as_secs();
+    SECOND.with_borrow_mut(|kept| {
+        let prefix = match kept {
+            Some((at, prefix)) if *at == second => prefix,
+            _ => {
+                // `…:SS.000Z` less the milliseconds and the zone.
+                let mut prefix =
+                    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_secs(second))
+                        .to_string();
+                prefix.truncate(prefix.len() - "000Z".len());
+                &mut kept.insert((second, prefix)).1
+            }
+        };
+        let millis = since.subsec_millis();
+        let mut text = String::with_capacity(prefix.len() + 4);
+        text.push_str(prefix);
+        for digit in [millis / 100, millis / 10 % 10, millis % 10] {
+            text.push(char::from(b'0' + digit as u8));
+        }
+        text.push('Z');
+        text
+    })
 }
 
 #[cfg(test)]
@@ -183,5 +220,30 @@ mod tests {
         assert_eq!(capped_owned("short".to_owned()), "short");
         let exact = "y".repeat(MAX_FIELD_CHARS);
         assert_eq!(capped_owned(exact.clone()), exact);
+    }
+
+    #[test]
+    fn timestamps_match_the_formatter_and_a_clock_out_of_range_never_panics() {
+        let formatted = |time: SystemTime| humantime::format_rfc3339_millis(time).to_string();
+        let base = UNIX_EPOCH + Duration::from_secs(1_796_356_141);
+        // Within one second, across its end, back again, and far apart: each is formatted
+        // as the formatter does, whatever this thread formatted before.
+        for offset_ms in [
+            0, 1, 9, 10, 99, 100, 847, 999, 1000, 1001, 61_000, 500, 86_400_000,
+        ] {
+            let time = base + Duration::from_millis(offset_ms);
+            assert_eq!(timestamp(time), formatted(time), "{offset_ms} ms");
+        }
+        for time in [UNIX_EPOCH, UNIX_EPOCH + Duration::from_nanos(999_999_999)] {
+            assert_eq!(timestamp(time), formatted(time));
+        }
+        assert_eq!(timestamp(base), "2026-12-04T03:49:01.000Z");
+        // A clock out of the formatter's range is written, not a panic.
+        let before = UNIX_EPOCH - Duration::from_millis(1500);
+        assert_eq!(timestamp(before), "1970-01-01T00:00:00.000Z");
+        let after = UNIX_EPOCH + Duration::from_secs(LAST_SECOND + 86_400);
+        assert_eq!(timestamp(after), "9999-12-31T23:59:59.999Z");
+        let last = UNIX_EPOCH + Duration::new(LAST_SECOND, 999_000_000);
+        assert_eq!(timestamp(last), formatted(last));
     }
 }
