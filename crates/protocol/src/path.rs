@@ -52,7 +52,8 @@ const KEYWORDS: [&str; 17] = [
 /// Splits and decodes a raw request path (it may still carry `?query` or `#fragment`, which are
 /// ignored here; the classifier decides whether they are acceptable).
 pub fn parse_path(raw_path: &str) -> Result<ResourcePath<'_>, ProtocolError> {
-    // One pass over the bytes: where the path ends, and whether it is all visible ASCII.
+    // The path ends at the first `?` or `#` (both ASCII, so a byte search finds a char
+    // boundary); what comes before must be visible ASCII.
     let end = raw_path
         .bytes()
         .position(|b| b == b'?' || b == b'#')

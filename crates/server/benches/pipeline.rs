@@ -302,8 +302,9 @@ fn audit_line(
         completed: true,
         latency_ms: 1.95,
     };
-    let mut line = serde_json::to_vec(&record).expect("records serialise");
-    line.push(b'\n');
+    // The line as the audit stream writes it.
+    let mut line = Vec::with_capacity(1024);
+    audit::write_line(&record, &mut line);
     line
 }
 
