@@ -19,7 +19,7 @@ use crate::action::DataAction;
 use crate::batch::BatchOperation;
 use crate::error::ProtocolError;
 use crate::headers::{self, PartitionKey};
-use crate::path::parse_path;
+use crate::path::parse_path_and_cut;
 
 /// What the classifier reads from a request.
 ///
@@ -185,12 +185,12 @@ impl Serialize for OperationKind {
 
 /// Classifies a request from its method, path and headers.
 pub fn classify(head: &RequestHead<'_>) -> Result<Operation, ProtocolError> {
-    let path = parse_path(head.path)?;
+    let (path, query_or_fragment) = parse_path_and_cut(head.path)?;
     if path.segments.first().is_some_and(|s| s == "addresses") {
         return Err(ProtocolError::DirectMode);
     }
     // Case C17: the data-plane API has no query strings, and a raw `#` is never valid.
-    if head.path.bytes().any(|b| b == b'?' || b == b'#') {
+    if query_or_fragment {
         return Err(ProtocolError::MalformedPath);
     }
 

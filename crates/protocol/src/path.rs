@@ -52,13 +52,18 @@ const KEYWORDS: [&str; 17] = [
 /// Splits and decodes a raw request path (it may still carry `?query` or `#fragment`, which are
 /// ignored here; the classifier decides whether they are acceptable).
 pub fn parse_path(raw_path: &str) -> Result<ResourcePath<'_>, ProtocolError> {
+    parse_path_and_cut(raw_path).map(|(path, _)| path)
+}
+
+/// [`parse_path`], and whether the raw path went on past a `?` or `#`, which the search for the
+/// cut has found already.
+pub(crate) fn parse_path_and_cut(
+    raw_path: &str,
+) -> Result<(ResourcePath<'_>, bool), ProtocolError> {
     // The path ends at the first `?` or `#` (both ASCII, so a byte search finds a char
     // boundary); what comes before must be visible ASCII.
-    let end = raw_path
-        .bytes()
-        .position(|b| b == b'?' || b == b'#')
-        .unwrap_or(raw_path.len());
-    let path = &raw_path[..end];
+    let cut = raw_path.bytes().position(|b| b == b'?' || b == b'#');
+    let path = &raw_path[..cut.unwrap_or(raw_path.len())];
     if !path.starts_with('/') || !path.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ProtocolError::MalformedPath);
     }
@@ -78,12 +83,13 @@ pub fn parse_path(raw_path: &str) -> Result<ResourcePath<'_>, ProtocolError> {
         resource_link.make_ascii_lowercase();
     }
 
-    Ok(ResourcePath {
+    let path = ResourcePath {
         resource_type: resource_type.to_owned(),
         segments,
         resource_link,
         rid_based,
-    })
+    };
+    Ok((path, cut.is_some()))
 }
 
 /// Odd counts are feeds, even counts single resources, with one special case for

@@ -5,6 +5,8 @@
 //! generated records), without its per-key and per-byte work: the keys are literals, and a
 //! string is checked for characters to escape eight bytes at a time, then copied whole.
 
+use std::sync::Arc;
+
 use super::{AuditPrincipal, AuditRecord, ShadowRecord};
 
 /// Appends `record` as one JSON object (no newline) to `out`.
@@ -46,153 +48,155 @@ pub(super) fn write(record: &AuditRecord, out: &mut Vec<u8>) {
         completed,
         latency_ms,
     } = record;
-    out.extend_from_slice(b"{\"schema\":");
-    string(out, schema);
-    out.extend_from_slice(b",\"time\":");
-    string(out, time);
-    out.extend_from_slice(b",\"request_id\":");
-    string(out, request_id);
-    out.extend_from_slice(b",\"trace_id\":");
-    string(out, trace_id);
-    out.extend_from_slice(b",\"activity_id\":");
-    string(out, activity_id);
-    out.extend_from_slice(b",\"client_address\":");
-    string(out, client_address);
-    out.extend_from_slice(b",\"forwarded_for\":");
-    optional_string(out, forwarded_for.as_deref());
-    out.extend_from_slice(b",\"user_agent\":");
-    optional_string(out, user_agent.as_deref());
-    out.extend_from_slice(b",\"principal\":");
-    match principal {
-        Some(principal) => write_principal(principal, out),
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"method\":");
-    string(out, method);
-    out.extend_from_slice(b",\"path\":");
-    string(out, path);
-    out.extend_from_slice(b",\"operation\":");
-    optional_string(out, *operation);
-    out.extend_from_slice(b",\"actions\":");
-    strings(out, actions);
-    out.extend_from_slice(b",\"database\":");
-    optional_string(out, database.as_deref());
-    out.extend_from_slice(b",\"container\":");
-    optional_string(out, container.as_deref());
-    out.extend_from_slice(b",\"item_id\":");
-    optional_string(out, item_id.as_deref());
-    out.extend_from_slice(b",\"partition_key\":");
-    optional_string(out, partition_key.as_deref());
-    out.extend_from_slice(b",\"decision\":");
-    string(out, decision);
-    out.extend_from_slice(b",\"reason\":");
-    string(out, reason);
-    out.extend_from_slice(b",\"rule\":");
-    optional_string(out, rule.as_deref());
-    out.extend_from_slice(b",\"policy_version\":");
-    optional_string(out, policy_version.as_deref());
-    out.extend_from_slice(b",\"roles\":");
-    strings(out, roles);
-    out.extend_from_slice(b",\"shadow\":[");
-    for (index, ShadowRecord { rule, reason }) in shadow.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"{\"rule\":");
-        string(out, rule);
-        out.extend_from_slice(b",\"reason\":");
-        string(out, reason);
-        out.push(b'}');
-    }
-    out.extend_from_slice(b"],\"status\":");
-    integer(out, *status);
-    out.extend_from_slice(b",\"substatus\":");
-    optional_string(out, substatus.as_deref());
-    out.extend_from_slice(b",\"request_charge\":");
-    optional_float(out, *request_charge);
-    out.extend_from_slice(b",\"bytes_in\":");
-    integer(out, *bytes_in);
-    out.extend_from_slice(b",\"bytes_out\":");
-    integer(out, *bytes_out);
-    out.extend_from_slice(b",\"upstream_status\":");
-    match upstream_status {
-        Some(status) => integer(out, *status),
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"upstream_latency_ms\":");
-    optional_float(out, *upstream_latency_ms);
-    out.extend_from_slice(b",\"upstream_region\":");
-    optional_string(out, upstream_region.as_deref());
-    out.extend_from_slice(if *completed {
-        b",\"completed\":true"
-    } else {
-        b",\"completed\":false"
-    });
-    out.extend_from_slice(b",\"latency_ms\":");
-    float(out, *latency_ms);
+    put(out, b"{\"schema\":", schema);
+    put(out, b",\"time\":", time);
+    put(out, b",\"request_id\":", request_id);
+    put(out, b",\"trace_id\":", trace_id);
+    put(out, b",\"activity_id\":", activity_id);
+    put(out, b",\"client_address\":", client_address);
+    put(out, b",\"forwarded_for\":", forwarded_for);
+    put(out, b",\"user_agent\":", user_agent);
+    put(out, b",\"principal\":", principal);
+    put(out, b",\"method\":", method);
+    put(out, b",\"path\":", path);
+    put(out, b",\"operation\":", operation);
+    put(out, b",\"actions\":", actions);
+    put(out, b",\"database\":", database);
+    put(out, b",\"container\":", container);
+    put(out, b",\"item_id\":", item_id);
+    put(out, b",\"partition_key\":", partition_key);
+    put(out, b",\"decision\":", decision);
+    put(out, b",\"reason\":", reason);
+    put(out, b",\"rule\":", rule);
+    put(out, b",\"policy_version\":", policy_version);
+    put(out, b",\"roles\":", roles);
+    put(out, b",\"shadow\":", shadow);
+    put(out, b",\"status\":", status);
+    put(out, b",\"substatus\":", substatus);
+    put(out, b",\"request_charge\":", request_charge);
+    put(out, b",\"bytes_in\":", bytes_in);
+    put(out, b",\"bytes_out\":", bytes_out);
+    put(out, b",\"upstream_status\":", upstream_status);
+    put(out, b",\"upstream_latency_ms\":", upstream_latency_ms);
+    put(out, b",\"upstream_region\":", upstream_region);
+    put(out, b",\"completed\":", completed);
+    put(out, b",\"latency_ms\":", latency_ms);
     out.push(b'}');
 }
 
-fn write_principal(principal: &AuditPrincipal, out: &mut Vec<u8>) {
-    let AuditPrincipal {
-        iss,
-        sub,
-        oid,
-        tid,
-        client_id,
-        token_fingerprint,
-    } = principal;
-    out.extend_from_slice(b"{\"iss\":");
-    string(out, iss);
-    out.extend_from_slice(b",\"sub\":");
-    string(out, sub);
-    out.extend_from_slice(b",\"oid\":");
-    optional_string(out, oid.as_deref());
-    out.extend_from_slice(b",\"tid\":");
-    optional_string(out, tid.as_deref());
-    out.extend_from_slice(b",\"client_id\":");
-    optional_string(out, client_id.as_deref());
-    out.extend_from_slice(b",\"token_fingerprint\":");
-    string(out, token_fingerprint);
-    out.push(b'}');
+/// The key (with the comma before it, and the colon), then the value.
+fn put<T: Json + ?Sized>(out: &mut Vec<u8>, key: &[u8], value: &T) {
+    out.extend_from_slice(key);
+    value.write(out);
 }
 
-fn strings(out: &mut Vec<u8>, values: &[impl AsRef<str>]) {
-    out.push(b'[');
-    for (index, value) in values.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
+/// A value of the record, written as `serde_json` writes it.
+trait Json {
+    fn write(&self, out: &mut Vec<u8>);
+}
+
+impl Json for str {
+    fn write(&self, out: &mut Vec<u8>) {
+        string(out, self);
+    }
+}
+
+impl Json for String {
+    fn write(&self, out: &mut Vec<u8>) {
+        string(out, self);
+    }
+}
+
+impl<T: Json + ?Sized> Json for &T {
+    fn write(&self, out: &mut Vec<u8>) {
+        (**self).write(out);
+    }
+}
+
+impl<T: Json + ?Sized> Json for Arc<T> {
+    fn write(&self, out: &mut Vec<u8>) {
+        (**self).write(out);
+    }
+}
+
+impl<T: Json> Json for Option<T> {
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Some(value) => value.write(out),
+            None => out.extend_from_slice(b"null"),
         }
-        string(out, value.as_ref());
-    }
-    out.push(b']');
-}
-
-fn optional_string(out: &mut Vec<u8>, value: Option<&str>) {
-    match value {
-        Some(value) => string(out, value),
-        None => out.extend_from_slice(b"null"),
     }
 }
 
-fn integer(out: &mut Vec<u8>, value: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+impl<T: Json> Json for Vec<T> {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (index, value) in self.iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            value.write(out);
+        }
+        out.push(b']');
+    }
+}
+
+impl Json for u16 {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(itoa::Buffer::new().format(*self).as_bytes());
+    }
+}
+
+impl Json for u64 {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(itoa::Buffer::new().format(*self).as_bytes());
+    }
 }
 
 /// A finite number in the shortest form that reads back the same (as `serde_json` writes it);
 /// NaN and the infinities, which JSON cannot hold, as `null`.
-fn float(out: &mut Vec<u8>, value: f64) {
-    if value.is_finite() {
-        out.extend_from_slice(zmij::Buffer::new().format_finite(value).as_bytes());
-    } else {
-        out.extend_from_slice(b"null");
+impl Json for f64 {
+    fn write(&self, out: &mut Vec<u8>) {
+        if self.is_finite() {
+            out.extend_from_slice(zmij::Buffer::new().format_finite(*self).as_bytes());
+        } else {
+            out.extend_from_slice(b"null");
+        }
     }
 }
 
-fn optional_float(out: &mut Vec<u8>, value: Option<f64>) {
-    match value {
-        Some(value) => float(out, value),
-        None => out.extend_from_slice(b"null"),
+impl Json for bool {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(if *self { b"true" } else { b"false" });
+    }
+}
+
+impl Json for AuditPrincipal {
+    fn write(&self, out: &mut Vec<u8>) {
+        let AuditPrincipal {
+            iss,
+            sub,
+            oid,
+            tid,
+            client_id,
+            token_fingerprint,
+        } = self;
+        put(out, b"{\"iss\":", iss);
+        put(out, b",\"sub\":", sub);
+        put(out, b",\"oid\":", oid);
+        put(out, b",\"tid\":", tid);
+        put(out, b",\"client_id\":", client_id);
+        put(out, b",\"token_fingerprint\":", token_fingerprint);
+        out.push(b'}');
+    }
+}
+
+impl Json for ShadowRecord {
+    fn write(&self, out: &mut Vec<u8>) {
+        let ShadowRecord { rule, reason } = self;
+        put(out, b"{\"rule\":", rule);
+        put(out, b",\"reason\":", reason);
+        out.push(b'}');
     }
 }
 

@@ -92,7 +92,7 @@ fn floats_are_written_as_serde_json_writes_them() {
         f64::NEG_INFINITY,
     ] {
         let mut ours = Vec::new();
-        float(&mut ours, value);
+        value.write(&mut ours);
         assert_eq!(
             String::from_utf8(ours).expect("UTF-8"),
             serde_json::to_string(&value).expect("floats serialise"),
