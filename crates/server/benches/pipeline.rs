@@ -271,8 +271,8 @@ fn audit_line(
         path: audit::capped(PATH),
         operation: Some(operation.kind.as_str()),
         actions: operation.actions.iter().map(|a| a.as_str()).collect(),
-        database: operation.database.as_deref().map(audit::capped),
-        container: operation.container.as_deref().map(audit::capped),
+        database: operation.database.as_deref().map(audit::capped_shared),
+        container: operation.container.as_deref().map(audit::capped_shared),
         item_id: operation.item_id.as_deref().map(audit::capped),
         partition_key: operation
             .partition_key

@@ -47,8 +47,8 @@ pub struct AuditRecord {
     pub path: String,
     pub operation: Option<&'static str>,
     pub actions: Vec<&'static str>,
-    pub database: Option<String>,
-    pub container: Option<String>,
+    pub database: Option<Arc<str>>,
+    pub container: Option<Arc<str>>,
     pub item_id: Option<String>,
     pub partition_key: Option<String>,
     /// `allow` or `deny`.
@@ -142,6 +142,15 @@ pub fn capped(value: &str) -> String {
     let mut cut: String = value.chars().take(MAX_FIELD_CHARS).collect();
     cut.push('…');
     cut
+}
+
+/// [`capped`] as a shared string, for fields the metrics keep as labels without copying.
+pub fn capped_shared(value: &str) -> Arc<str> {
+    if value.len() <= MAX_FIELD_CHARS {
+        Arc::from(value)
+    } else {
+        Arc::from(capped(value))
+    }
 }
 
 /// [`capped`] for a string the caller owns, which is kept as it is when short enough.

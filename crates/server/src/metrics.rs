@@ -87,8 +87,8 @@ impl EncodeLabelValue for PrincipalLabel {
 /// `<database>/<container>`, `<database>` or `/`, written out when rendered.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 struct ContainerLabel {
-    database: Option<String>,
-    container: Option<String>,
+    database: Option<Arc<str>>,
+    container: Option<Arc<str>>,
 }
 
 impl EncodeLabelValue for ContainerLabel {
@@ -391,7 +391,7 @@ mod tests {
         metrics.observe(&again);
         let mut account = read.clone();
         account.database = None;
-        account.container = Some("ignored without a database".to_owned());
+        account.container = Some("ignored without a database".into());
         metrics.observe(&account);
         let mut database = read.clone();
         database.container = None;

@@ -266,8 +266,9 @@ fn attributes(record: &AuditRecord) -> Vec<KeyValue> {
     add("client.port", peer.map(|p| i64::from(p.port()).into()));
     add("user_agent.original", text(&record.user_agent));
     add("db.operation.name", record.operation.map(Value::from));
-    add("db.namespace", text(&record.database));
-    add("db.collection.name", text(&record.container));
+    let shared = |value: &Option<Arc<str>>| value.as_deref().map(|v| Value::from(v.to_owned()));
+    add("db.namespace", shared(&record.database));
+    add("db.collection.name", shared(&record.container));
     add("cosmogate.rule", text(&record.rule));
     add(
         "cosmogate.policy_version",

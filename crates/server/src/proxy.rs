@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use cosmogate_policy::Subject;
 use cosmogate_protocol::{Operation, OperationKind, RequestHead};
-use cosmogate_upstream::UpstreamBody;
+use cosmogate_upstream::{IdleTimeout, UpstreamBody};
 use cosmogate_validator::Principal;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, USER_AGENT};
 use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
@@ -224,8 +224,8 @@ fn note_operation(shared: &Shared, record: &mut AuditRecord, operation: &Operati
         .iter()
         .map(|action| action.as_str())
         .collect();
-    record.database = operation.database.as_deref().map(audit::capped);
-    record.container = operation.container.as_deref().map(audit::capped);
+    record.database = operation.database.as_deref().map(audit::capped_shared);
+    record.container = operation.container.as_deref().map(audit::capped_shared);
     record.item_id = operation.item_id.as_deref().map(identifier);
     record.partition_key = operation
         .partition_key
@@ -328,11 +328,17 @@ async fn forward(
     record.substatus = header_text(response.headers(), &SUBSTATUS);
     // A 401 or 403 caused by cosmogate's own credential is cosmogate's fault, not the app's:
     // it becomes a 502 with the reason in the audit record.
-    let response = screen(response).await?;
-    let (mut parts, body) = response.into_parts();
     // Once the headers are in, a body that stops arriving is cut off rather than waited on.
-    let body =
-        cosmogate_upstream::IdleTimeout::new(body, route.forwarder.body_timeout()).boxed_unsync();
+    // Only a 401 or 403 is screened (its body read and replayed); any other response's body
+    // is wrapped once, as it came.
+    let limit = route.forwarder.body_timeout();
+    let (mut parts, body) = if cosmogate_upstream::needs_screening(response.status()) {
+        let (parts, body) = screen(response).await?.into_parts();
+        (parts, IdleTimeout::new(body, limit).boxed_unsync())
+    } else {
+        let (parts, body) = response.into_parts();
+        (parts, IdleTimeout::new(body, limit).boxed_unsync())
+    };
     record.request_charge =
         header_text(&parts.headers, &REQUEST_CHARGE).and_then(|charge| charge.parse().ok());
     rewrite_content_location(shared, &mut parts.headers);

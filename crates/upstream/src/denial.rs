@@ -91,6 +91,13 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
             .any(|window| window.eq_ignore_ascii_case(needle))
 }
 
+/// Whether a response with this status can be a refusal of cosmogate's own credential (a 401
+/// or 403), and so needs [`screen_upstream_denial`]; every other response can pass on without
+/// it, unread.
+pub fn needs_screening(status: StatusCode) -> bool {
+    status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN
+}
+
 /// Passes a response on, unless it is a 401 or 403 that cosmogate's credential caused: that
 /// becomes [`UpstreamError::UpstreamDenied`] (reason code from [`classify_upstream_denial`],
 /// status 502), carrying the upstream status and substatus for the audit record.
@@ -106,7 +113,7 @@ where
     B::Error: Into<BoxError>,
 {
     let status = response.status();
-    if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
+    if !needs_screening(status) {
         return Ok(response.map(|body| body.map_err(Into::into).boxed_unsync()));
     }
     let (parts, mut body) = response.into_parts();
@@ -206,6 +213,18 @@ mod tests {
     }
 
     const RBAC_BODY: &[u8] = br#"{"code":"Forbidden","message":"Request blocked by Auth acct : Request is blocked because principal [p] does not have required RBAC permissions to perform action [a] on resource [r]."}"#;
+
+    #[test]
+    fn only_401_and_403_need_screening() {
+        for code in 100..=599 {
+            let status = StatusCode::from_u16(code).expect("status");
+            assert_eq!(
+                needs_screening(status),
+                code == 401 || code == 403,
+                "{code}"
+            );
+        }
+    }
 
     #[test]
     fn every_upstream_401_is_our_credential() {

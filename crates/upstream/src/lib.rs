@@ -55,7 +55,9 @@ pub use config::{
     is_loopback,
 };
 pub use credential::{Credential, CredentialStatus};
-pub use denial::{DENIAL_BODY_LIMIT, classify_upstream_denial, screen_upstream_denial};
+pub use denial::{
+    DENIAL_BODY_LIMIT, classify_upstream_denial, needs_screening, screen_upstream_denial,
+};
 pub use entra_config::{ClientSecretConfig, WorkloadIdentityConfig};
 pub use error::{BoxError, UpstreamError};
 pub use forward::{Forwarder, UpstreamBody};
