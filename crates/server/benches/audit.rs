@@ -14,27 +14,30 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use cosmogate_server::audit::{self, AuditSink};
-use cosmogate_server::{AUDIT_SCHEMA, AuditOutput, AuditPrincipal, AuditRecord};
+use cosmogate_server::{AUDIT_SCHEMA, AuditOutput, AuditPrincipal, AuditRecord, PrincipalView};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// What the gateway keeps per verified token and per connection, not per request.
 struct Kept {
-    principal: Arc<AuditPrincipal>,
+    principal: Arc<PrincipalView>,
     client_address: Arc<str>,
 }
 
 fn kept() -> Kept {
     Kept {
-        principal: Arc::new(AuditPrincipal {
-            iss: audit::capped(
-                "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0",
-            ),
-            sub: audit::capped("0b2f3e7c-9a51-4d1e-8f6a-3c2b1a0d9e8f"),
-            oid: Some(audit::capped("5f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b")),
-            tid: Some(audit::capped("72f988bf-86f1-41af-91ab-2d7cd011db47")),
-            client_id: Some(audit::capped("c0ffee00-1234-4abc-9def-001122334455")),
-            token_fingerprint: "3f9a0c1b2d4e5f60".to_owned(),
-        }),
+        principal: Arc::new(
+            AuditPrincipal {
+                iss: audit::capped(
+                    "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0",
+                ),
+                sub: audit::capped("0b2f3e7c-9a51-4d1e-8f6a-3c2b1a0d9e8f"),
+                oid: Some(audit::capped("5f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b")),
+                tid: Some(audit::capped("72f988bf-86f1-41af-91ab-2d7cd011db47")),
+                client_id: Some(audit::capped("c0ffee00-1234-4abc-9def-001122334455")),
+                token_fingerprint: "3f9a0c1b2d4e5f60".to_owned(),
+            }
+            .into(),
+        ),
         client_address: "10.1.2.3:53122".into(),
     }
 }

@@ -29,7 +29,7 @@ use cosmogate_protocol::{
     Operation, RequestHead, canonicalize_intent, classify, parse_authorization,
 };
 use cosmogate_server::AUDIT_SCHEMA;
-use cosmogate_server::audit::{self, AuditPrincipal, AuditRecord, ShadowRecord};
+use cosmogate_server::audit::{self, AuditRecord, PrincipalView, ShadowRecord};
 use cosmogate_validator::{
     Clock, IssuerConfig, Principal, SystemClock, Validator, ValidatorOptions,
 };
@@ -266,7 +266,7 @@ fn audit_line(
             .get(USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .map(audit::capped),
-        principal: Some(principal.derived(AuditPrincipal::of)),
+        principal: Some(principal.derived(PrincipalView::of)),
         method: audit::capped(rig.method.as_str()),
         path: audit::capped(PATH),
         operation: Some(operation.kind.as_str()),

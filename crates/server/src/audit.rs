@@ -41,7 +41,7 @@ pub struct AuditRecord {
     pub forwarded_for: Option<String>,
     pub user_agent: Option<String>,
     /// Worked out once per verified token and shared by the requests that present it.
-    pub principal: Option<Arc<AuditPrincipal>>,
+    pub principal: Option<Arc<PrincipalView>>,
     pub method: String,
     /// The request path, without its query string.
     pub path: String,
@@ -106,8 +106,7 @@ pub struct AuditPrincipal {
 }
 
 impl AuditPrincipal {
-    /// The audit view of a verified token's principal. Requests keep it with the principal
-    /// ([`Principal::derived`]), so a cached token's view is worked out once.
+    /// The audit view of a verified token's principal.
     pub fn of(principal: &Principal) -> AuditPrincipal {
         let claim = |names: &[&str]| {
             names
@@ -123,6 +122,58 @@ impl AuditPrincipal {
             client_id: claim(&["azp", "appid", "client_id"]),
             token_fingerprint: principal.token_fingerprint.clone(),
         }
+    }
+}
+
+/// An [`AuditPrincipal`] with its JSON written once: every record of the same token copies
+/// those bytes instead of escaping the same strings again. Requests keep it with the verified
+/// principal ([`Principal::derived`]), so a cached token's view is worked out once. Read the
+/// fields through `Deref`; a changed view is a new one ([`PrincipalView::new`]).
+#[derive(Debug, Clone)]
+pub struct PrincipalView {
+    principal: AuditPrincipal,
+    json: Box<[u8]>,
+}
+
+impl PrincipalView {
+    /// The view and its JSON.
+    pub fn new(principal: AuditPrincipal) -> PrincipalView {
+        let mut json = Vec::with_capacity(256);
+        line::principal(&principal, &mut json);
+        PrincipalView {
+            principal,
+            json: json.into_boxed_slice(),
+        }
+    }
+
+    /// The view of a verified token's principal ([`AuditPrincipal::of`]).
+    pub fn of(principal: &Principal) -> PrincipalView {
+        PrincipalView::new(AuditPrincipal::of(principal))
+    }
+
+    /// The principal's JSON object, as the record's line holds it.
+    pub(crate) fn json(&self) -> &[u8] {
+        &self.json
+    }
+}
+
+impl From<AuditPrincipal> for PrincipalView {
+    fn from(principal: AuditPrincipal) -> PrincipalView {
+        PrincipalView::new(principal)
+    }
+}
+
+impl std::ops::Deref for PrincipalView {
+    type Target = AuditPrincipal;
+
+    fn deref(&self) -> &AuditPrincipal {
+        &self.principal
+    }
+}
+
+impl Serialize for PrincipalView {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.principal.serialize(serializer)
     }
 }
 

@@ -23,7 +23,7 @@ mod summarize;
 mod tls;
 mod trace;
 
-pub use audit::{AuditPrincipal, AuditRecord, SCHEMA as AUDIT_SCHEMA, ShadowRecord};
+pub use audit::{AuditPrincipal, AuditRecord, PrincipalView, SCHEMA as AUDIT_SCHEMA, ShadowRecord};
 pub use config::{
     AuditConfig, AuditOutput, Config, LimitsConfig, ListenConfig, LoadedConfig, LogConfig,
     LogFormat, PolicyConfig,

@@ -19,7 +19,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::audit::{AuditPrincipal, AuditRecord};
+use crate::audit::{AuditRecord, PrincipalView};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -45,7 +45,7 @@ struct ChargeLabels {
 /// Two principals are the same series exactly when that text is the same (an issuer may hold a
 /// space, so `a b` + `c` and `a` + `b c` are one series, as they would be with the text as key).
 #[derive(Clone, Debug)]
-struct PrincipalLabel(Arc<AuditPrincipal>);
+struct PrincipalLabel(Arc<PrincipalView>);
 
 impl PrincipalLabel {
     /// The bytes of the label text, without building it.
@@ -364,6 +364,7 @@ fn catch_up(counter: &Counter, seen: &AtomicU64, total: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::AuditPrincipal;
 
     fn charge_lines(metrics: &Metrics) -> Vec<String> {
         let mut text = String::new();
@@ -396,23 +397,23 @@ mod tests {
         let mut database = read.clone();
         database.container = None;
         metrics.observe(&database);
-        let mut other = read.clone();
-        if let Some(principal) = other.principal.as_mut() {
-            Arc::make_mut(principal).sub = "app-reader".to_owned();
-        }
-        metrics.observe(&other);
+        // The same record from another principal.
+        let from = |iss: &str, sub: &str| {
+            let mut record = read.clone();
+            record.principal = read.principal.as_deref().map(|principal| {
+                Arc::new(PrincipalView::new(AuditPrincipal {
+                    iss: iss.to_owned(),
+                    sub: sub.to_owned(),
+                    ..AuditPrincipal::clone(principal)
+                }))
+            });
+            record
+        };
+        let issuer = read.principal.as_ref().map_or("", |p| p.iss.as_str());
+        metrics.observe(&from(issuer, "app-reader"));
         // An issuer may hold a space: the same label text is the same series.
-        let mut split_one_way = read.clone();
-        let mut split_other_way = read.clone();
-        if let (Some(one), Some(other)) = (
-            split_one_way.principal.as_mut(),
-            split_other_way.principal.as_mut(),
-        ) {
-            let one = Arc::make_mut(one);
-            (one.iss, one.sub) = ("a b".to_owned(), "c".to_owned());
-            let other = Arc::make_mut(other);
-            (other.iss, other.sub) = ("a".to_owned(), "b c".to_owned());
-        }
+        let split_one_way = from("a b", "c");
+        let split_other_way = from("a", "b c");
         metrics.observe(&split_one_way);
         metrics.observe(&split_other_way);
         assert_eq!(

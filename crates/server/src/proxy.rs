@@ -15,7 +15,7 @@ use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
-use crate::audit::{self, AuditPrincipal, AuditRecord};
+use crate::audit::{self, AuditRecord, PrincipalView};
 use crate::body::{Counted, ProxyBody, full};
 use crate::error::GatewayError;
 use crate::gateway::Shared;
@@ -154,7 +154,7 @@ async fn process(
 ) -> Result<Response<ProxyBody>, GatewayError> {
     check_headers(&parts.headers, &shared.limits)?;
     let principal = authenticate(shared, &parts.headers).await?;
-    record.principal = Some(principal.derived(AuditPrincipal::of));
+    record.principal = Some(principal.derived(PrincipalView::of));
 
     exchange.trace.propagate(&mut parts.headers);
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use super::{AuditPrincipal, AuditRecord, ShadowRecord};
+use super::{AuditPrincipal, AuditRecord, PrincipalView, ShadowRecord};
 
 /// Appends `record` as one JSON object (no newline) to `out`.
 pub(super) fn write(record: &AuditRecord, out: &mut Vec<u8>) {
@@ -171,23 +171,28 @@ impl Json for bool {
     }
 }
 
-impl Json for AuditPrincipal {
+/// Appends `principal` as a JSON object; [`PrincipalView`] keeps the result.
+pub(super) fn principal(principal: &AuditPrincipal, out: &mut Vec<u8>) {
+    let AuditPrincipal {
+        iss,
+        sub,
+        oid,
+        tid,
+        client_id,
+        token_fingerprint,
+    } = principal;
+    put(out, b"{\"iss\":", iss);
+    put(out, b",\"sub\":", sub);
+    put(out, b",\"oid\":", oid);
+    put(out, b",\"tid\":", tid);
+    put(out, b",\"client_id\":", client_id);
+    put(out, b",\"token_fingerprint\":", token_fingerprint);
+    out.push(b'}');
+}
+
+impl Json for PrincipalView {
     fn write(&self, out: &mut Vec<u8>) {
-        let AuditPrincipal {
-            iss,
-            sub,
-            oid,
-            tid,
-            client_id,
-            token_fingerprint,
-        } = self;
-        put(out, b"{\"iss\":", iss);
-        put(out, b",\"sub\":", sub);
-        put(out, b",\"oid\":", oid);
-        put(out, b",\"tid\":", tid);
-        put(out, b",\"client_id\":", client_id);
-        put(out, b",\"token_fingerprint\":", token_fingerprint);
-        out.push(b'}');
+        out.extend_from_slice(self.json());
     }
 }
 

@@ -59,14 +59,17 @@ pub(crate) fn record(status: u16, reason: &'static str) -> AuditRecord {
         client_address: "127.0.0.1:50000".into(),
         forwarded_for: None,
         user_agent: Some("sdk/1".to_owned()),
-        principal: Some(std::sync::Arc::new(AuditPrincipal {
-            iss: "https://idp.example".to_owned(),
-            sub: "app-writer".to_owned(),
-            oid: None,
-            tid: None,
-            client_id: None,
-            token_fingerprint: "fp".to_owned(),
-        })),
+        principal: Some(std::sync::Arc::new(
+            AuditPrincipal {
+                iss: "https://idp.example".to_owned(),
+                sub: "app-writer".to_owned(),
+                oid: None,
+                tid: None,
+                client_id: None,
+                token_fingerprint: "fp".to_owned(),
+            }
+            .into(),
+        )),
         method: "GET".to_owned(),
         path: "/dbs/shop/colls/orders/docs/1".to_owned(),
         operation: Some("read_item"),
