@@ -355,7 +355,7 @@ type Screened = Result<Response<UpstreamBody>, cosmogate_upstream::UpstreamError
 /// Boxed so the future's `Send` bound is proven here, for a concrete body type: proving it
 /// through the generic function inside the request future trips a rustc limitation.
 fn screen(
-    response: Response<Incoming>,
+    response: Response<cosmogate_upstream::ResponseBody>,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Screened> + Send>> {
     Box::pin(cosmogate_upstream::screen_upstream_denial(response))
 }

@@ -11,17 +11,15 @@ use http::header::{self, HeaderName};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Extensions, HeaderMap, HeaderValue, Request, Response, Uri, Version};
 use http_body_util::combinators::UnsyncBoxBody;
-use hyper::body::Incoming;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
+use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use url::Url;
 
 use crate::config::UpstreamConfig;
 use crate::credential::Credential;
 use crate::error::{BoxError, UpstreamError};
 use crate::hop::strip_hop_by_hop;
+use crate::pool::{Connector, Origin, Pool, ResponseBody, SendError};
 use crate::tls;
 
 /// The request and response body type the forwarder sends upstream.
@@ -40,15 +38,15 @@ const MAX_RESPONSE_BUFFER: usize = 128 * 1024;
 ///
 /// It forwards the request target exactly as received, replaces the client's credential with
 /// its own, and never retries: the Cosmos SDKs retry throttled requests themselves, and a
-/// second layer would multiply load on a throttled account. (The one exception is hyper's
-/// own resend of a request that never left us because a pooled connection had just closed.)
+/// second layer would multiply load on a throttled account. (The one exception is a request
+/// that never left us because the pooled connection it was given had just closed: it is sent
+/// on another connection.)
 #[derive(Clone)]
 pub struct Forwarder {
-    client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+    pool: Pool,
     credential: Credential,
     endpoint: Url,
-    scheme: Scheme,
-    authority: Authority,
+    origin: Origin,
     host: HeaderValue,
     response_timeout: Duration,
     body_timeout: Duration,
@@ -72,13 +70,12 @@ impl Forwarder {
         if !problems.is_empty() {
             return Err(UpstreamError::Config(problems.join("; ")));
         }
-        let (scheme, authority, host) = target(&cfg.endpoint)?;
+        let (origin, host) = target(&cfg.endpoint)?;
         Ok(Forwarder {
-            client: build_client(cfg)?,
+            pool: build_pool(cfg)?,
             credential,
             endpoint: cfg.endpoint.clone(),
-            scheme,
-            authority,
+            origin,
             host,
             response_timeout: Duration::from_secs(cfg.response_timeout_seconds),
             body_timeout: Duration::from_secs(cfg.body_timeout_seconds),
@@ -88,13 +85,12 @@ impl Forwarder {
     /// A forwarder to another endpoint of the same account (a regional one of
     /// `upstream.regions`), sharing this one's connection pool, credential and timeouts.
     pub fn with_endpoint(&self, endpoint: &Url) -> Result<Forwarder, UpstreamError> {
-        let (scheme, authority, host) = target(endpoint)?;
+        let (origin, host) = target(endpoint)?;
         Ok(Forwarder {
-            client: self.client.clone(),
+            pool: self.pool.clone(),
             credential: self.credential.clone(),
             endpoint: endpoint.clone(),
-            scheme,
-            authority,
+            origin,
             host,
             response_timeout: self.response_timeout,
             body_timeout: self.body_timeout,
@@ -130,7 +126,7 @@ impl Forwarder {
         req: Request<UpstreamBody>,
         resource_type: &str,
         resource_link: &str,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<ResponseBody>, UpstreamError> {
         let (mut parts, body) = req.into_parts();
         let date = current_date(SystemTime::now())?;
         let text = date
@@ -141,14 +137,23 @@ impl Forwarder {
             .authorization(&parts.method, resource_type, resource_link, text)
             .await?;
 
-        parts.uri = self.upstream_uri(parts.uri.path_and_query())?;
+        // The pool addresses the request to the endpoint's origin.
+        parts.uri = Uri::from(
+            parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        );
         // ALPN picks HTTP/2; asking for it here would force prior knowledge on plain http.
         parts.version = Version::HTTP_11;
         // Server-side extensions (upgrade handles, header case maps) mean nothing upstream.
         parts.extensions = Extensions::new();
         prepare_headers(&mut parts.headers, &self.host, date, authorization);
 
-        let sent = self.client.request(Request::from_parts(parts, body));
+        let sent = self
+            .pool
+            .send(&self.origin, Request::from_parts(parts, body));
         let response = match tokio::time::timeout(self.response_timeout, sent).await {
             Ok(Ok(response)) => response,
             Ok(Err(err)) => return Err(classify(err)),
@@ -163,18 +168,6 @@ impl Forwarder {
         }
         strip_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, body))
-    }
-
-    fn upstream_uri(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, UpstreamError> {
-        let path_and_query = path_and_query
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|_| UpstreamError::protocol("cannot build the upstream uri"))
     }
 }
 
@@ -202,10 +195,8 @@ fn current_date(now: SystemTime) -> Result<HeaderValue, UpstreamError> {
     })
 }
 
-/// A pooled client speaking HTTP/1.1, or HTTP/2 when ALPN picks it.
-fn build_client(
-    cfg: &UpstreamConfig,
-) -> Result<Client<HttpsConnector<HttpConnector>, UpstreamBody>, UpstreamError> {
+/// The connection pool: HTTP/1.1, or HTTP/2 when ALPN picks it.
+fn build_pool(cfg: &UpstreamConfig) -> Result<Pool, UpstreamError> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -215,31 +206,25 @@ fn build_client(
         .chain(cfg.regions.iter().map(|region| &region.endpoint))
         .any(|url| url.scheme() == "https");
     let tls = tls::client_config(cfg.ca_file.as_deref(), uses_tls)?;
-    let connector = HttpsConnectorBuilder::new()
+    let connector: Connector = HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
-
-    let mut builder = Client::builder(TokioExecutor::new());
-    builder
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .http1_max_buf_size(MAX_RESPONSE_BUFFER);
-    match cfg.idle_timeout_seconds {
-        0 => builder.pool_max_idle_per_host(0),
-        secs => builder.pool_idle_timeout(Duration::from_secs(secs)),
+    let idle_timeout = match cfg.idle_timeout_seconds {
+        0 => None,
+        secs => Some(Duration::from_secs(secs)),
     };
-    Ok(builder.build(connector))
+    Ok(Pool::new(connector, MAX_RESPONSE_BUFFER, idle_timeout))
 }
 
 /// The scheme, authority and `Host` value requests to `endpoint` are sent with.
-fn target(endpoint: &Url) -> Result<(Scheme, Authority, HeaderValue), UpstreamError> {
+fn target(endpoint: &Url) -> Result<(Origin, HeaderValue), UpstreamError> {
     let (scheme, authority) = origin(endpoint)?;
     let host = HeaderValue::from_str(authority.as_str())
         .map_err(|_| UpstreamError::Config("endpoint host is not a header value".into()))?;
-    Ok((scheme, authority, host))
+    Ok((Origin { scheme, authority }, host))
 }
 
 /// The scheme and `host[:port]` of the endpoint; the port only when it is not the default.
@@ -287,9 +272,11 @@ fn prepare_headers(
 }
 
 /// Sorts a client error into TLS, connect, timeout or protocol failures.
-fn classify(err: hyper_util::client::legacy::Error) -> UpstreamError {
-    let connect = err.is_connect();
-    let boxed: BoxError = Box::new(err);
+fn classify(err: SendError) -> UpstreamError {
+    let (connect, boxed): (bool, BoxError) = match err {
+        SendError::Connect(err) => (true, err),
+        SendError::Exchange(err) => (false, Box::new(err)),
+    };
     if causes(&*boxed).any(|e| e.is::<rustls::Error>()) {
         return UpstreamError::Tls(boxed);
     }

@@ -225,7 +225,7 @@ fn reply_with_large_headers(sizes: &[(&'static str, usize)]) -> UpstreamReply {
 /// A document feed read through a forwarder to an upstream answering with `reply`.
 async fn read_container_feed(
     reply: UpstreamReply,
-) -> Result<http::Response<hyper::body::Incoming>, cosmogate_upstream::UpstreamError> {
+) -> Result<http::Response<cosmogate_upstream::ResponseBody>, cosmogate_upstream::UpstreamError> {
     let (forwarder, _, _) = http_setup(reply).await;
     let request = Request::get("/dbs/shop/colls/orders/docs")
         .body(body(b""))

@@ -318,7 +318,9 @@ async fn refused_connection_fails_at_once_not_at_a_timeout() {
     );
 }
 
-async fn once_through(reply: UpstreamReply) -> (Response<Incoming>, Recorder) {
+async fn once_through(
+    reply: UpstreamReply,
+) -> (Response<cosmogate_upstream::ResponseBody>, Recorder) {
     let recorder = Recorder::new(reply);
     let addr = common::serve_http(recorder.router()).await;
     let forwarder = master_key_forwarder(&format!("http://{addr}/"), |_| {}).await;
