@@ -60,6 +60,8 @@ if [[ -z ${RESULTS:-} ]]; then
     RESULTS=$BENCH/results/$(date -u +%Y%m%d-%H%M)
   fi
 fi
+# The harness runs in its own directory: a relative RESULTS must not follow it there.
+[[ $RESULTS == /* ]] || RESULTS=$PWD/$RESULTS
 CG=${CG:-$ROOT/target/release/cosmogate}   # CG=<binary> measures another build (A/B)
 TOOLS=$BENCH/.tools
 VENV=$BENCH/.venv

@@ -4,9 +4,11 @@
 //! A request takes the most recently returned idle connection of its origin, or opens one. An
 //! HTTP/1.1 connection goes back to the idle list when its response body has been read to the
 //! end; a body dropped early takes its connection with it, as the rest of that response would
-//! still be on the wire. Idle HTTP/1.1 connections are closed after the idle timeout (by a
-//! sweep, and when a request finds one past it); an HTTP/2 connection is kept while it is open
-//! (the gateway ends it with GOAWAY when it likes). With no timeout configured nothing is kept.
+//! still be on the wire. A connection taken back while hyper is still finishing the exchange
+//! on its task is waited for by the request it is lent to next. Connections unused for the
+//! idle timeout are closed (by a sweep, and when a request finds one past it); an HTTP/2
+//! connection counts as used whenever a request takes it. With no timeout configured nothing
+//! is kept.
 //!
 //! A request that never left cosmogate because the idle connection it was given had just been
 //! closed by the other side is sent again, on another connection; a request that was sent is
@@ -59,7 +61,8 @@ pub(crate) struct Pool {
 
 struct Shared {
     connector: Connector,
-    /// The largest HTTP/1.1 read buffer of a connection (bounds the response head).
+    /// The largest HTTP/1.1 read buffer of a connection (bounds the response head), and the
+    /// largest HTTP/2 header list accepted.
     max_buf_size: usize,
     /// How long an idle connection is kept; `None` keeps none.
     idle_timeout: Option<Duration>,
@@ -78,8 +81,13 @@ struct OriginState {
     origin: Origin,
     /// Idle HTTP/1.1 connections, the most recently returned last.
     idle: Vec<Idle>,
-    /// The origin's HTTP/2 connection, once ALPN picked h2.
-    h2: Option<http2::SendRequest<UpstreamBody>>,
+    /// The origin's HTTP/2 connection, once ALPN picked h2, and when a request last took it.
+    h2: Option<Shared2>,
+}
+
+struct Shared2 {
+    sender: http2::SendRequest<UpstreamBody>,
+    used: Instant,
 }
 
 struct Idle {
@@ -123,6 +131,11 @@ impl Pool {
             };
             let sent = match lent {
                 Lent::H1(mut sender) => {
+                    // A connection taken back just as its exchange ended may still be
+                    // settling on its task; one that closes instead is passed over.
+                    if sender.ready().await.is_err() {
+                        continue;
+                    }
                     *request.uri_mut() = target.clone();
                     match sender.try_send_request(request).await {
                         Ok(response) => {
@@ -185,21 +198,35 @@ impl Shared {
     /// The origin's HTTP/2 connection, or its most recently returned idle HTTP/1.1 connection
     /// that is still open and within the idle timeout.
     fn take_idle(&self, origin: &Origin) -> Option<Lent> {
+        let now = Instant::now();
         let mut state = self.lock();
         let entry = state.origins.iter_mut().find(|e| e.origin == *origin)?;
-        if let Some(h2) = &entry.h2 {
-            if h2.is_ready() {
-                return Some(Lent::H2(h2.clone()));
-            }
-            entry.h2 = None;
+        if let Some(sender) = self.take_h2(entry, now) {
+            return Some(Lent::H2(sender));
         }
-        let now = Instant::now();
         while let Some(idle) = entry.idle.pop() {
-            if idle.sender.is_ready() && !self.expired(idle.since, now) {
+            if !idle.sender.is_closed() && !self.expired(idle.since, now) {
                 return Some(Lent::H1(idle.sender));
             }
             // Closed or past the timeout: dropped here, which closes it.
         }
+        None
+    }
+
+    /// The origin's HTTP/2 connection, when it is open and was used within the idle timeout.
+    fn take_h2(
+        &self,
+        entry: &mut OriginState,
+        now: Instant,
+    ) -> Option<http2::SendRequest<UpstreamBody>> {
+        let h2 = entry.h2.as_mut()?;
+        if h2.sender.is_ready() && !self.expired(h2.used, now) {
+            h2.used = now;
+            return Some(h2.sender.clone());
+        }
+        // Closed, or unused past the timeout (a path that dropped an idle flow leaves a
+        // connection that looks open): requests still on it keep it until they end.
+        entry.h2 = None;
         None
     }
 
@@ -223,23 +250,34 @@ impl Shared {
             .await
             .map_err(SendError::Connect)?;
         if io.connected().is_negotiated_h2() {
+            // Requests that raced to open the origin's first connection: the first HTTP/2
+            // connection up is shared, the others' connections are closed unused.
+            let raced = {
+                let mut state = self.lock();
+                let entry = state.entry(origin);
+                self.take_h2(entry, Instant::now())
+            };
+            if let Some(sender) = raced {
+                return Ok(Lent::H2(sender));
+            }
             let (mut sender, connection) = http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(self.max_buf_size).unwrap_or(u32::MAX))
                 .handshake(io)
                 .await
-                .map_err(|err| SendError::Connect(err.into()))?;
+                .map_err(SendError::Exchange)?;
             tokio::spawn(async move {
                 if let Err(err) = connection.await {
                     tracing::debug!(error = %err, "Upstream HTTP/2 connection ended with an error");
                 }
             });
-            sender
-                .ready()
-                .await
-                .map_err(|err| SendError::Connect(err.into()))?;
+            sender.ready().await.map_err(SendError::Exchange)?;
             // Shared by the origin's requests from now on, unless nothing may be kept.
             if self.idle_timeout.is_some() {
-                self.lock().entry(origin).h2 = Some(sender.clone());
+                self.lock().entry(origin).h2 = Some(Shared2 {
+                    sender: sender.clone(),
+                    used: Instant::now(),
+                });
             }
             return Ok(Lent::H2(sender));
         }
@@ -247,16 +285,13 @@ impl Shared {
             .max_buf_size(self.max_buf_size)
             .handshake(io)
             .await
-            .map_err(|err| SendError::Connect(err.into()))?;
+            .map_err(SendError::Exchange)?;
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(error = %err, "Upstream connection ended with an error");
             }
         });
-        sender
-            .ready()
-            .await
-            .map_err(|err| SendError::Connect(err.into()))?;
+        sender.ready().await.map_err(SendError::Exchange)?;
         Ok(Lent::H1(sender))
     }
 
@@ -274,7 +309,7 @@ impl Shared {
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             state.sweeping = true;
-            runtime.spawn(sweep(Arc::downgrade(self), timeout));
+            runtime.spawn(sweep(Sweeping(Arc::downgrade(self)), timeout));
         }
     }
 
@@ -285,7 +320,14 @@ impl Shared {
         for entry in &mut state.origins {
             entry
                 .idle
-                .retain(|idle| idle.sender.is_ready() && !self.expired(idle.since, now));
+                .retain(|idle| !idle.sender.is_closed() && !self.expired(idle.since, now));
+            if entry
+                .h2
+                .as_ref()
+                .is_some_and(|h2| !h2.sender.is_ready() || self.expired(h2.used, now))
+            {
+                entry.h2 = None;
+            }
         }
     }
 }
@@ -307,18 +349,30 @@ impl State {
     }
 }
 
+/// The sweep's hold on its pool. When the sweep ends with its runtime, the next connection
+/// taken back starts another.
+struct Sweeping(std::sync::Weak<Shared>);
+
+impl Drop for Sweeping {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.upgrade() {
+            shared.lock().sweeping = false;
+        }
+    }
+}
+
 /// Closes idle connections once they pass the timeout, checking twice per timeout, until the
 /// pool is gone.
-async fn sweep(shared: std::sync::Weak<Shared>, timeout: Duration) {
+async fn sweep(shared: Sweeping, timeout: Duration) {
     let mut ticks = tokio::time::interval((timeout / 2).max(Duration::from_millis(100)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        let Some(shared) = shared.upgrade() else {
+        let Some(pool) = shared.0.upgrade() else {
             return;
         };
-        shared.drop_expired();
+        pool.drop_expired();
     }
 }
 
@@ -338,27 +392,16 @@ struct Checkin {
 }
 
 impl Checkin {
-    /// Returns the connection: at once when it is ready for the next request, else once it
-    /// is (hyper finishes the exchange on its connection task).
+    /// Returns the connection to the idle list, unless it closed. hyper may still be finishing
+    /// the exchange on the connection's task; the next request waits for that (`Pool::send`).
     fn release(self) {
         let Checkin {
             shared,
             origin,
-            mut sender,
+            sender,
         } = self;
-        if sender.is_ready() {
+        if !sender.is_closed() {
             shared.put(origin, sender);
-            return;
-        }
-        if sender.is_closed() || shared.idle_timeout.is_none() {
-            return;
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if sender.ready().await.is_ok() {
-                    shared.put(origin, sender);
-                }
-            });
         }
     }
 }

@@ -385,8 +385,15 @@ async fn bad_master_key_is_a_config_error_that_does_not_echo_the_key() {
     assert!(!format!("{err} {err:?}").contains("not-base64"));
 }
 
-/// A self-signed certificate for 127.0.0.1 and a TLS upstream serving h2 and HTTP/1.1 with it.
-async fn tls_upstream(recorder: &Recorder) -> (std::net::SocketAddr, tempfile::NamedTempFile) {
+/// A self-signed certificate for 127.0.0.1 and a TLS upstream serving h2 and HTTP/1.1 with it,
+/// counting the connections it accepts.
+async fn tls_upstream(
+    recorder: &Recorder,
+) -> (
+    std::net::SocketAddr,
+    tempfile::NamedTempFile,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
     let certified =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
     let ca_file = tempfile::NamedTempFile::new().expect("temp file");
@@ -408,8 +415,11 @@ async fn tls_upstream(recorder: &Recorder) -> (std::net::SocketAddr, tempfile::N
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let router = recorder.router();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let (acceptor, router) = (acceptor.clone(), router.clone());
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
@@ -421,13 +431,13 @@ async fn tls_upstream(recorder: &Recorder) -> (std::net::SocketAddr, tempfile::N
             });
         }
     });
-    (addr, ca_file)
+    (addr, ca_file, accepted)
 }
 
 #[tokio::test]
 async fn https_upstream_trusted_through_ca_file_is_reached_over_h2() {
     let recorder = Recorder::new(cosmos_reply());
-    let (addr, ca_file) = tls_upstream(&recorder).await;
+    let (addr, ca_file, _) = tls_upstream(&recorder).await;
     let fake = TokenFake::imds(vec![], Reply::Token(3600)).await;
     let cred_cfg = common::imds_credential_config(&fake);
     let credential = Credential::new(&cred_cfg, http_client())
@@ -462,9 +472,51 @@ async fn https_upstream_trusted_through_ca_file_is_reached_over_h2() {
 }
 
 #[tokio::test]
+async fn over_h2_a_response_head_of_64_kib_is_relayed_and_the_connection_shared() {
+    // Case C27(b) again, on HTTP/2: hyper's client accepts 16 KiB header lists by default.
+    let reply = reply_with_large_headers(&[
+        ("x-ms-continuation", 16 * 1024),
+        ("x-ms-session-token", 15 * 1024),
+        ("x-ms-cosmos-index-utilization", 17 * 1024),
+        ("x-ms-cosmos-query-execution-info", 17 * 1024),
+    ]);
+    let recorder = Recorder::new(reply.clone());
+    let (addr, ca_file, accepted) = tls_upstream(&recorder).await;
+    let (credential, cred_cfg) = master_key_credential().await;
+    let mut cfg = config(&format!("https://{addr}/"), cred_cfg);
+    cfg.ca_file = Some(ca_file.path().to_owned());
+    let forwarder = Forwarder::new(&cfg, credential).expect("forwarder");
+    for _ in 0..3 {
+        let request = Request::get("/dbs/shop/colls/orders/docs")
+            .body(body(b""))
+            .expect("request");
+        let response = forwarder
+            .forward(request, "docs", "dbs/shop/colls/orders")
+            .await
+            .expect("a 65 KiB head is accepted over h2");
+        assert_eq!(response.status(), 200);
+        for (name, value) in &reply.headers {
+            assert_eq!(
+                response.headers().get(*name).map(|v| v.as_bytes()),
+                Some(value.as_bytes()),
+                "{name} relayed byte for byte"
+            );
+        }
+    }
+    let seen = recorder.seen();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.iter().all(|r| r.version == Version::HTTP_2));
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one shared HTTP/2 connection"
+    );
+}
+
+#[tokio::test]
 async fn https_upstream_with_an_untrusted_certificate_is_a_tls_error() {
     let recorder = Recorder::new(cosmos_reply());
-    let (addr, _ca_file) = tls_upstream(&recorder).await;
+    let (addr, _ca_file, _) = tls_upstream(&recorder).await;
     let forwarder = master_key_forwarder(&format!("https://{addr}/")).await;
     let request = Request::get("/").body(body(b"")).expect("request");
     let err = forwarder
