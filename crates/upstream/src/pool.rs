@@ -269,11 +269,7 @@ impl Shared {
                 .handshake(io)
                 .await
                 .map_err(SendError::Exchange)?;
-            tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!(error = %err, "Upstream HTTP/2 connection ended with an error");
-                }
-            });
+            drive(connection);
             sender.ready().await.map_err(SendError::Exchange)?;
             // Shared by the origin's requests from now on, unless nothing may be kept.
             if self.idle_timeout.is_some() {
@@ -289,11 +285,7 @@ impl Shared {
             .handshake(io)
             .await
             .map_err(SendError::Exchange)?;
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(error = %err, "Upstream connection ended with an error");
-            }
-        });
+        drive(connection);
         sender.ready().await.map_err(SendError::Exchange)?;
         Ok(Lent::H1(sender))
     }
@@ -377,6 +369,16 @@ async fn sweep(shared: Sweeping, timeout: Duration) {
         };
         pool.drop_expired();
     }
+}
+
+/// Runs a connection's I/O on its own task until it closes (hyper's connection future does
+/// the reading and writing that the request's sender hands it).
+fn drive(connection: impl Future<Output = hyper::Result<()>> + Send + 'static) {
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!(error = %err, "Upstream connection ended with an error");
+        }
+    });
 }
 
 /// `origin` with the request's path and query.
