@@ -123,7 +123,6 @@ impl Pool {
         origin: &Origin,
         mut request: Request<UpstreamBody>,
     ) -> Result<Response<ResponseBody>, SendError> {
-        let target = request.uri().clone();
         loop {
             let (lent, reused) = match self.shared.take_idle(origin) {
                 Some(lent) => (lent, true),
@@ -132,14 +131,17 @@ impl Pool {
                 // client connection (about 7 KiB more per idle connection, measured).
                 None => (Box::pin(self.shared.connect(origin)).await?, false),
             };
-            let sent = match lent {
+            let mut failed = match lent {
                 Lent::H1(mut sender) => {
                     // A connection taken back just as its exchange ended may still be
                     // settling on its task; one that closes instead is passed over.
                     if sender.ready().await.is_err() {
                         continue;
                     }
-                    *request.uri_mut() = target.clone();
+                    // Back in origin form, if an HTTP/2 attempt had made it absolute.
+                    if request.uri().scheme().is_some() {
+                        *request.uri_mut() = origin_form(request.uri());
+                    }
                     match sender.try_send_request(request).await {
                         Ok(response) => {
                             let back = Checkin {
@@ -154,14 +156,15 @@ impl Pool {
                 }
                 Lent::H2(mut sender) => {
                     // HTTP/2 carries scheme and authority as pseudo-headers, from the URI.
-                    *request.uri_mut() = absolute(origin, &target);
+                    if request.uri().scheme().is_none() {
+                        *request.uri_mut() = absolute(origin, request.uri());
+                    }
                     match sender.try_send_request(request).await {
                         Ok(response) => return Ok(response.map(ResponseBody::shared)),
                         Err(err) => err,
                     }
                 }
             };
-            let mut failed = sent;
             match failed.take_message() {
                 // Never written: the idle connection had been closed. Try another one (each
                 // try takes one idle connection off the list, or opens a fresh one, which
@@ -379,6 +382,14 @@ fn drive(connection: impl Future<Output = hyper::Result<()>> + Send + 'static) {
             tracing::debug!(error = %err, "Upstream connection ended with an error");
         }
     });
+}
+
+/// The request's path and query alone: the HTTP/1.1 request target.
+fn origin_form(target: &Uri) -> Uri {
+    target
+        .path_and_query()
+        .cloned()
+        .map_or_else(|| Uri::from_static("/"), Uri::from)
 }
 
 /// `origin` with the request's path and query.

@@ -134,6 +134,13 @@ async fn read_all(response: Response<ResponseBody>) -> Bytes {
         .to_bytes()
 }
 
+/// One request to `addr` through `pool`, its `ok` body read to the end.
+async fn fetch_ok(pool: &Pool, addr: SocketAddr) {
+    let response = pool.send(&origin(addr), get(addr)).await.expect("sent");
+    assert_eq!(response.status(), 200);
+    assert_eq!(read_all(response).await, "ok");
+}
+
 /// Waits (up to five seconds) for `done`, which the pool reaches on its own tasks.
 async fn eventually(what: &str, done: impl Fn() -> bool) {
     for _ in 0..500 {
@@ -152,9 +159,7 @@ async fn requests_one_after_another_share_one_connection() {
     let (addr, seen) = upstream(Answer::Ok).await;
     let pool = pool(MINUTE);
     for _ in 0..5 {
-        let response = pool.send(&origin(addr), get(addr)).await.expect("sent");
-        assert_eq!(response.status(), 200);
-        assert_eq!(read_all(response).await, "ok");
+        fetch_ok(&pool, addr).await;
     }
     assert_eq!(seen.accepted.load(Ordering::SeqCst), 1);
     assert_eq!(pool.idle_count(), 1);
@@ -165,8 +170,7 @@ async fn a_chunked_body_read_to_its_end_frees_its_connection() {
     let (addr, seen) = upstream(Answer::Chunked).await;
     let pool = pool(MINUTE);
     for _ in 0..3 {
-        let response = pool.send(&origin(addr), get(addr)).await.expect("sent");
-        assert_eq!(read_all(response).await, "ok");
+        fetch_ok(&pool, addr).await;
     }
     assert_eq!(seen.accepted.load(Ordering::SeqCst), 1);
 }
@@ -185,8 +189,7 @@ async fn a_connection_busy_with_a_response_is_not_lent_again() {
         assert_eq!(read_all(response).await, "ok");
     }
     assert_eq!(pool.idle_count(), 3);
-    let response = pool.send(&origin(addr), get(addr)).await.expect("sent");
-    assert_eq!(read_all(response).await, "ok");
+    fetch_ok(&pool, addr).await;
     assert_eq!(
         seen.accepted.load(Ordering::SeqCst),
         3,
@@ -229,8 +232,7 @@ async fn a_response_without_a_body_frees_its_connection_unread() {
 async fn an_idle_connection_the_upstream_closed_is_not_used_again() {
     let (addr, seen) = upstream(Answer::OkThenClose).await;
     let pool = pool(MINUTE);
-    let response = pool.send(&origin(addr), get(addr)).await.expect("sent");
-    assert_eq!(read_all(response).await, "ok");
+    fetch_ok(&pool, addr).await;
     // hyper notices the close on the connection's own task: before the body's end reached the
     // pool (then the connection is not taken back) or after (then it waits in the idle list
     // until it is seen closed, and is passed over).
@@ -254,8 +256,7 @@ async fn an_idle_connection_the_upstream_closed_is_not_used_again() {
 async fn idle_connections_are_closed_after_the_idle_timeout() {
     let (addr, seen) = upstream(Answer::Ok).await;
     let pool = pool(Some(Duration::from_millis(200)));
-    let response = pool.send(&origin(addr), get(addr)).await.expect("sent");
-    assert_eq!(read_all(response).await, "ok");
+    fetch_ok(&pool, addr).await;
     assert_eq!(pool.idle_count(), 1);
     // The sweep drops it, which closes it: the upstream reads the end of the stream.
     eventually("the upstream sees the idle connection closed", || {
@@ -263,8 +264,7 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
     })
     .await;
     assert_eq!(pool.idle_count(), 0);
-    let response = pool.send(&origin(addr), get(addr)).await.expect("sent");
-    assert_eq!(read_all(response).await, "ok");
+    fetch_ok(&pool, addr).await;
     assert_eq!(seen.accepted.load(Ordering::SeqCst), 2);
 }
 
@@ -273,8 +273,7 @@ async fn without_an_idle_timeout_no_connection_is_kept() {
     let (addr, seen) = upstream(Answer::Ok).await;
     let pool = pool(None);
     for round in 1..=2 {
-        let response = pool.send(&origin(addr), get(addr)).await.expect("sent");
-        assert_eq!(read_all(response).await, "ok");
+        fetch_ok(&pool, addr).await;
         assert_eq!(pool.idle_count(), 0);
         eventually("the upstream sees the connection closed", || {
             seen.closed_by_peer.load(Ordering::SeqCst) == round
@@ -290,8 +289,7 @@ async fn origins_keep_their_own_connections() {
     let (second, second_seen) = upstream(Answer::Ok).await;
     let pool = pool(MINUTE);
     for addr in [first, second, first, second] {
-        let response = pool.send(&origin(addr), get(addr)).await.expect("sent");
-        assert_eq!(read_all(response).await, "ok");
+        fetch_ok(&pool, addr).await;
     }
     assert_eq!(first_seen.accepted.load(Ordering::SeqCst), 1);
     assert_eq!(second_seen.accepted.load(Ordering::SeqCst), 1);
@@ -320,8 +318,7 @@ async fn requests_right_after_an_upstream_close_are_answered_on_fresh_connection
         // so the pool opens a new connection; the other order (the request handed back
         // unsent by a connection that closed under it, and sent on another) is the retry in
         // `Pool::send`, which this test does not reach deterministically.
-        let response = pool.send(&origin(addr), get(addr)).await.expect("sent");
-        assert_eq!(read_all(response).await, "ok");
+        fetch_ok(&pool, addr).await;
     }
     assert_eq!(seen.accepted.load(Ordering::SeqCst), 20);
 }
