@@ -9,7 +9,8 @@
 #                            rows product-RS256 / product-ES256 beside direct, nginx, HAProxy,
 #                            Envoy, Caddy
 #   bench/peers.sh latency   the harness at a fixed rate (oha --latency-correction, RATE req/s)
-#                            for direct, nginx and cosmogate
+#                            for direct, nginx and cosmogate; audit-latency.md splits cosmogate's
+#                            rows, from its audit records, into its own part and the upstream leg
 #   bench/peers.sh extra     rows the harness lacks, measured the same way in one run: fresh
 #                            token per request (RS256, ES256), the TLS listener (and nginx's),
 #                            peak memory per row, token-cache hits per row
@@ -471,7 +472,13 @@ do_product() {  # exec'd by the harness, pinned by it; BENCH_* come from it
 
 do_peers() { run_harness "peers${RUN_TAG:-}" CONNS="$CONNS" ${HARNESS_PEERS:+PEERS="$HARNESS_PEERS"}; }
 
-do_latency() { run_harness "latency${RUN_TAG:-}" LOADGEN=oha RATE="$RATE" CONNS="${LATENCY_CONNS:-64}" PEERS="direct nginx"; }
+do_latency() {
+  local sub="latency${RUN_TAG:-}"
+  run_harness "$sub" LOADGEN=oha RATE="$RATE" CONNS="${LATENCY_CONNS:-64}" PEERS="direct nginx"
+  # cosmogate's own view of the same requests: its part of the latency and the upstream leg's.
+  python3 "$BENCH/lib/audit_latency.py" "$RUN/cg/product-audit.jsonl" "$HARNESS/run/tokens" "$WARMUP" \
+    >"$RESULTS/$sub/audit-latency.md" || log "audit latency breakdown failed"
+}
 
 do_extra() {
   PHASE=extra
