@@ -64,6 +64,26 @@ fn as_str<S: Serializer>(value: &Arc<str>, serializer: S) -> Result<S::Ok, S::Er
     serializer.serialize_str(value)
 }
 
+/// The roles a principal holds under one policy ([`Policy::held`]), worked out once so that
+/// every later decision about the same principal skips matching its claims against the
+/// bindings. It belongs to the policy value it was worked out under: [`Policy::decide_holding`]
+/// uses it only there and works the roles out afresh under any other policy, such as one loaded
+/// since (even from the same text).
+#[derive(Debug, Clone)]
+pub struct HeldRoles {
+    /// The fingerprint allocation of the policy it was worked out under: compared by address,
+    /// and kept alive by this reference, so no later policy can take its place.
+    policy: Arc<str>,
+    roles: Box<[u32]>,
+}
+
+impl HeldRoles {
+    /// Whether these are the roles held under `policy` (and not under an earlier policy).
+    pub fn is_for(&self, policy: &Policy) -> bool {
+        Arc::ptr_eq(&self.policy, &policy.fingerprint)
+    }
+}
+
 /// One thing to authorise: an action of the request, or one operation of a batch or bulk.
 struct Unit<'o> {
     action: DataAction,
@@ -105,6 +125,34 @@ impl Policy {
     /// own partition key) must be granted on the operation's scope by one of the principal's
     /// roles, inside the role's partition when it has one.
     pub fn decide(&self, subject: &Subject<'_>, op: &Operation) -> Decision {
+        let held = self.held_roles(subject);
+        self.decide_with(subject, op, &held)
+    }
+
+    /// The roles `subject` holds under this policy, for [`decide_holding`](Self::decide_holding).
+    pub fn held(&self, subject: &Subject<'_>) -> HeldRoles {
+        HeldRoles {
+            policy: Arc::clone(&self.fingerprint),
+            roles: self.held_roles(subject).into_boxed_slice(),
+        }
+    }
+
+    /// [`decide`](Self::decide) for a subject whose roles under this policy were worked out
+    /// before by [`held`](Self::held). Roles worked out under another policy are not used:
+    /// the decision is then [`decide`](Self::decide)'s.
+    pub fn decide_holding(
+        &self,
+        subject: &Subject<'_>,
+        op: &Operation,
+        held: &HeldRoles,
+    ) -> Decision {
+        if !held.is_for(self) {
+            return self.decide(subject, op);
+        }
+        self.decide_with(subject, op, &held.roles)
+    }
+
+    fn decide_with(&self, subject: &Subject<'_>, op: &Operation, held: &[u32]) -> Decision {
         let actions = unique(&op.actions);
         let mut shadow = Vec::new();
         if let Some((rule, denied)) = self.matching_deny(subject, op, &actions, &mut shadow) {
@@ -113,7 +161,6 @@ impl Policy {
             decision.batch_index = op.batch.iter().position(|b| denied.contains(&b.action));
             return decision;
         }
-        let held = self.held_roles(subject);
         if held.is_empty() {
             return self.deny("no_role", actions, shadow);
         }
@@ -124,7 +171,7 @@ impl Policy {
             return self.deny("batch_body_unread", actions, shadow);
         }
 
-        let relevant = self.relevant_roles(&held, op);
+        let relevant = self.relevant_roles(held, op);
         let mut granting = Vec::new();
         let mut missing = Vec::new();
         let mut failure: Option<Failure> = None;

@@ -29,7 +29,7 @@ mod scope;
 #[cfg(test)]
 mod test_support;
 
-pub use decide::{Decision, ShadowHit, Subject};
+pub use decide::{Decision, HeldRoles, ShadowHit, Subject};
 pub use error::PolicyError;
 pub use explain::{BindingMatch, ClaimUse, DenyMatch, Explanation, RoleView};
 pub use policy::Policy;

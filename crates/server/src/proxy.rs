@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Instant, SystemTime};
 
+use arc_swap::ArcSwapOption;
 use bytes::Bytes;
-use cosmogate_policy::Subject;
+use cosmogate_policy::{HeldRoles, Policy, Subject};
 use cosmogate_protocol::{Operation, OperationKind, RequestHead};
 use cosmogate_upstream::{IdleTimeout, UpstreamBody};
 use cosmogate_validator::Principal;
@@ -154,7 +155,8 @@ async fn process(
 ) -> Result<Response<ProxyBody>, GatewayError> {
     check_headers(&parts.headers, &shared.limits)?;
     let principal = authenticate(shared, &parts.headers).await?;
-    record.principal = Some(principal.derived(PrincipalView::of));
+    let known = principal.derived(Known::of);
+    record.principal = Some(Arc::clone(&known.view));
 
     exchange.trace.propagate(&mut parts.headers);
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
@@ -177,7 +179,7 @@ async fn process(
         None
     };
 
-    authorize(shared, record, &principal, &operation)?;
+    authorize(shared, record, &principal, &known, &operation)?;
     cosmogate_protocol::canonicalize_intent(&operation, &mut parts.headers);
     // The body is taken only now, so that a refusal still finds it unread and can drain it.
     let body = match batch {
@@ -251,10 +253,41 @@ fn full_upstream(bytes: Bytes) -> UpstreamBody {
         .boxed_unsync()
 }
 
+/// What the gateway keeps with a verified token's principal ([`Principal::derived`]), shared by
+/// every request that presents the token: its audit view, and the roles it holds under the
+/// policy that last decided for it.
+struct Known {
+    view: Arc<PrincipalView>,
+    held: ArcSwapOption<HeldRoles>,
+}
+
+impl Known {
+    fn of(principal: &Principal) -> Known {
+        Known {
+            view: Arc::new(PrincipalView::of(principal)),
+            held: ArcSwapOption::empty(),
+        }
+    }
+
+    /// The roles held under `policy`: the kept ones when they were worked out under it, else
+    /// worked out now and kept (after a reload, the first request works them out again).
+    fn held(&self, policy: &Policy, subject: &Subject<'_>) -> Arc<HeldRoles> {
+        if let Some(held) = self.held.load().as_ref()
+            && held.is_for(policy)
+        {
+            return Arc::clone(held);
+        }
+        let held = Arc::new(policy.held(subject));
+        self.held.store(Some(Arc::clone(&held)));
+        held
+    }
+}
+
 fn authorize(
     shared: &Shared,
     record: &mut AuditRecord,
     principal: &Principal,
+    known: &Known,
     operation: &Operation,
 ) -> Result<(), GatewayError> {
     // Claims providers shape differently (`scp` as a string or an array, nested role lists)
@@ -264,7 +297,8 @@ fn authorize(
         claims: principal.normalized_claims(),
     };
     let live = shared.policy.get();
-    let mut decision = live.policy.decide(&subject, operation);
+    let held = known.held(&live.policy, &subject);
+    let mut decision = live.policy.decide_holding(&subject, operation, &held);
     record.policy_version = Some(Arc::clone(&live.version));
     // The decision is this request's own: its strings move into the record.
     record.roles = std::mem::take(&mut decision.roles);
@@ -388,4 +422,94 @@ fn refuse(record: &mut AuditRecord, err: GatewayError) -> Response<ProxyBody> {
         }
     }
     err.into_response(&record.activity_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditPrincipal;
+
+    const FIRST: &str = r#"
+version = 1
+[[roles]]
+name = "reader"
+builtin = "data-reader"
+scopes = ["/"]
+[[bindings]]
+role = "reader"
+claim = "roles"
+contains = "r"
+"#;
+
+    /// The same principal's role moves to another position: a role index kept from the first
+    /// policy would name the other role.
+    const SECOND: &str = r#"
+version = 1
+[[roles]]
+name = "writer"
+builtin = "data-contributor"
+scopes = ["/"]
+[[roles]]
+name = "reader"
+builtin = "data-reader"
+scopes = ["/"]
+[[bindings]]
+role = "reader"
+claim = "roles"
+contains = "r"
+"#;
+
+    fn known() -> Known {
+        Known {
+            view: Arc::new(PrincipalView::new(AuditPrincipal {
+                iss: "https://idp.test".to_owned(),
+                sub: "app".to_owned(),
+                oid: None,
+                tid: None,
+                client_id: None,
+                token_fingerprint: "00".to_owned(),
+            })),
+            held: ArcSwapOption::empty(),
+        }
+    }
+
+    fn read_item() -> Operation {
+        cosmogate_protocol::classify(&RequestHead {
+            method: &http::Method::GET,
+            path: "/dbs/shop/colls/orders/docs/a",
+            headers: &HeaderMap::new(),
+        })
+        .expect("a read")
+    }
+
+    #[test]
+    fn held_roles_are_kept_per_policy_and_worked_out_again_after_a_reload() {
+        let claims = serde_json::json!({"roles": ["r"]});
+        let claims = claims.as_object().expect("object");
+        let subject = Subject {
+            issuer: "https://idp.test",
+            claims,
+        };
+        let known = known();
+        let first = Policy::from_toml(FIRST, "first").expect("valid");
+        let held = known.held(&first, &subject);
+        assert!(
+            Arc::ptr_eq(&held, &known.held(&first, &subject)),
+            "kept for the next request"
+        );
+
+        let second = Policy::from_toml(SECOND, "second").expect("valid");
+        let again = known.held(&second, &subject);
+        assert!(again.is_for(&second) && !again.is_for(&first));
+        let write = cosmogate_protocol::classify(&RequestHead {
+            method: &http::Method::DELETE,
+            path: "/dbs/shop/colls/orders/docs/a",
+            headers: &HeaderMap::new(),
+        })
+        .expect("a delete");
+        let decision = second.decide_holding(&subject, &write, &again);
+        assert!(!decision.allowed, "still only a reader: {decision:?}");
+        let decision = second.decide_holding(&subject, &read_item(), &again);
+        assert_eq!(decision.roles, ["reader"]);
+    }
 }

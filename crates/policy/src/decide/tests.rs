@@ -580,3 +580,93 @@ proptest! {
         prop_assert_eq!(policy.held_roles(&subject), scanned);
     }
 }
+
+fn held_by(policy: &Policy, token: &Map<String, Value>) -> HeldRoles {
+    policy.held(&Subject {
+        issuer: IDP,
+        claims: token,
+    })
+}
+
+#[test]
+fn roles_held_under_one_policy_value_are_used_only_under_it() {
+    let first = policy();
+    let token = claims(reader());
+    let subject = Subject {
+        issuer: IDP,
+        claims: &token,
+    };
+    let held = held_by(&first, &token);
+    assert!(held.is_for(&first));
+    assert!(held.is_for(&first.clone()), "a clone is the same policy");
+    // The same text loaded again is another policy value (as after a reload).
+    assert!(!held.is_for(&policy()));
+
+    let read = container_op(&[ItemsRead], "shop", "orders");
+    let allowed = first.decide_holding(&subject, &read, &held);
+    assert!(allowed.allowed);
+    assert_eq!(allowed.roles, ["orders-reader"]);
+
+    // Under a policy that grants nothing, role indices from the first are never looked up
+    // (they would be out of range): the decision is that policy's own.
+    let denied = Policy::deny_all().decide_holding(&subject, &read, &held);
+    assert!(!denied.allowed);
+    assert_eq!(denied.reason, "no_role");
+}
+
+fn any_token() -> impl Strategy<Value = Value> {
+    let pick = |names: &'static [&'static str]| prop::sample::subsequence(names, 0..=names.len());
+    (
+        pick(&["orders.read", "other"]),
+        pick(&["orders.create", "orders.delete"]),
+        pick(&["shop.write"]),
+        prop::option::of(prop_oneof![Just("tenant-1"), Just("tenant-2")]),
+        prop::option::of(prop_oneof![Just("batch-job"), Just("web")]),
+    )
+        .prop_map(|(roles, scp, realm, tid, app)| {
+            let mut token = json!({
+                "roles": roles,
+                "scp": scp.join(" "),
+                "realm_access": {"roles": realm},
+            });
+            if let Some(tid) = tid {
+                token["tid"] = json!(tid);
+            }
+            if let Some(app) = app {
+                token["app"] = json!(app);
+            }
+            token
+        })
+}
+
+proptest! {
+    /// Deciding with roles worked out once gives the same decision as deciding afresh, for
+    /// every kind of operation.
+    #[test]
+    fn a_decision_with_held_roles_equals_a_fresh_one(
+        token in any_token(),
+        issuer in prop_oneof![Just(IDP), Just(OTHER_IDP)],
+    ) {
+        let policy = policy();
+        let token = claims(token);
+        let subject = Subject { issuer, claims: &token };
+        let held = policy.held(&subject);
+        let operations = [
+            container_op(&[ItemsRead], "shop", "orders"),
+            container_op(&[ItemsCreate], "shop", "orders"),
+            container_op(&[ItemsDelete, ItemsRead], "shop", "orders"),
+            container_op(&[ItemsRead], "shop", "carts"),
+            database_op(&[ReadMetadata], "shop"),
+            read_account(),
+            list_databases(),
+            list_containers("shop"),
+            rid_op(&[ReadMetadata]),
+        ];
+        for operation in &operations {
+            let fresh = serde_json::to_value(policy.decide(&subject, operation)).expect("json");
+            let holding = serde_json::to_value(policy.decide_holding(&subject, operation, &held))
+                .expect("json");
+            prop_assert_eq!(fresh, holding);
+        }
+    }
+}
