@@ -429,35 +429,19 @@ mod tests {
     use super::*;
     use crate::audit::AuditPrincipal;
 
-    const FIRST: &str = r#"
-version = 1
-[[roles]]
-name = "reader"
-builtin = "data-reader"
-scopes = ["/"]
-[[bindings]]
-role = "reader"
-claim = "roles"
-contains = "r"
-"#;
+    /// A reader role and its binding, after `roles_before` other roles: with one before it,
+    /// the same principal's role sits at another position, and a role index kept from the
+    /// policy without it would name the other role.
+    fn policy(roles_before: &str) -> Policy {
+        let text = format!(
+            "version = 1\n{roles_before}\n[[roles]]\nname = \"reader\"\nbuiltin = \"data-reader\"\n\
+             scopes = [\"/\"]\n[[bindings]]\nrole = \"reader\"\nclaim = \"roles\"\ncontains = \"r\"\n"
+        );
+        Policy::from_toml(&text, "test").expect("valid")
+    }
 
-    /// The same principal's role moves to another position: a role index kept from the first
-    /// policy would name the other role.
-    const SECOND: &str = r#"
-version = 1
-[[roles]]
-name = "writer"
-builtin = "data-contributor"
-scopes = ["/"]
-[[roles]]
-name = "reader"
-builtin = "data-reader"
-scopes = ["/"]
-[[bindings]]
-role = "reader"
-claim = "roles"
-contains = "r"
-"#;
+    const WRITER: &str =
+        "[[roles]]\nname = \"writer\"\nbuiltin = \"data-contributor\"\nscopes = [\"/\"]";
 
     fn known() -> Known {
         Known {
@@ -491,14 +475,14 @@ contains = "r"
             claims,
         };
         let known = known();
-        let first = Policy::from_toml(FIRST, "first").expect("valid");
+        let first = policy("");
         let held = known.held(&first, &subject);
         assert!(
             Arc::ptr_eq(&held, &known.held(&first, &subject)),
             "kept for the next request"
         );
 
-        let second = Policy::from_toml(SECOND, "second").expect("valid");
+        let second = policy(WRITER);
         let again = known.held(&second, &subject);
         assert!(again.is_for(&second) && !again.is_for(&first));
         let write = cosmogate_protocol::classify(&RequestHead {
