@@ -4,6 +4,9 @@
 #   - tests/.venv             (python3 -m venv + pip install -r tests/requirements.txt)
 #   - glewlwyd + sqlite3      (Debian packages, the second real OpenID provider; needs root or
 #                              sudo, and apt-get)
+#   - every crate Cargo.lock names, for every platform (cargo fetch): the deploy tests read the
+#     Docker build context with `cargo metadata --offline`, which needs them all, including the
+#     ones a Linux build never downloads
 # Assumes only Node 20 + npm, Python 3.11 and Rust on a Debian 12 machine.
 #
 # Idempotent: each step writes a stamp file holding the hash of its lockfile (and of the
@@ -95,7 +98,16 @@ setup_glewlwyd() {
   say "glewlwyd: done"
 }
 
+# Quick when the registry cache already holds them: cargo fetch downloads only what is missing.
+setup_cargo() {
+  need cargo "Rust is required"
+  say "cargo: fetch every crate of Cargo.lock"
+  (cd "$ROOT" && cargo fetch --locked --quiet)
+  say "cargo: done"
+}
+
 start=$SECONDS
+setup_cargo
 setup_node
 setup_python
 setup_glewlwyd
