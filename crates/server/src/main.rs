@@ -136,16 +136,19 @@ fn serve(path: &Path) -> ExitCode {
         }
     };
     init_logging(&loaded.config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let (mut builder, scheduler) = runtime_builder();
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("cannot start the async runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
+    tracing::info!(
+        scheduler,
+        workers = runtime.metrics().num_workers(),
+        "Async runtime started"
+    );
     match runtime.block_on(run(loaded)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -153,6 +156,31 @@ fn serve(path: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The async runtime: tokio's multi-thread scheduler, one worker per core the process may use
+/// (the standard library reads the CPU affinity and the container's CPU quota;
+/// `TOKIO_WORKER_THREADS` sets the count), except where that is one core and no count is set:
+/// then the current-thread scheduler runs everything on the main thread, the same single
+/// worker without the work-stealing scheduler's hand-offs between threads.
+fn runtime_builder() -> (tokio::runtime::Builder, &'static str) {
+    let cores = std::thread::available_parallelism()
+        .map(std::num::NonZeroUsize::get)
+        .ok();
+    if one_thread(cores, std::env::var_os("TOKIO_WORKER_THREADS").is_some()) {
+        (
+            tokio::runtime::Builder::new_current_thread(),
+            "current_thread",
+        )
+    } else {
+        (tokio::runtime::Builder::new_multi_thread(), "multi_thread")
+    }
+}
+
+/// Whether the gateway runs on the current-thread scheduler: one usable core, no worker count
+/// set. An unknown core count keeps the multi-thread default.
+fn one_thread(cores: Option<usize>, worker_count_set: bool) -> bool {
+    cores == Some(1) && !worker_count_set
 }
 
 async fn run(loaded: cosmogate_server::LoadedConfig) -> Result<(), cosmogate_server::StartupError> {
@@ -217,4 +245,21 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_thread;
+
+    #[test]
+    fn one_usable_core_runs_on_the_current_thread_unless_a_worker_count_is_set() {
+        assert!(one_thread(Some(1), false));
+        assert!(!one_thread(Some(1), true), "TOKIO_WORKER_THREADS is obeyed");
+        assert!(!one_thread(Some(2), false));
+        assert!(!one_thread(Some(64), false));
+        assert!(
+            !one_thread(None, false),
+            "an unknown count keeps tokio's default"
+        );
+    }
 }

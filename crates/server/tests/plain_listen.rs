@@ -61,6 +61,9 @@ endpoint = "{token_endpoint}/metadata/identity/oauth2/token"
 
 [audit]
 output = "audit.jsonl"
+
+[log]
+format = "json"
 "#
     )
 }
@@ -207,19 +210,18 @@ async fn imds(headers: HeaderMap) -> impl IntoResponse {
     )
 }
 
-/// A gateway on a plain listener with its identity provider, upstream and token endpoint
-/// stand-ins, and a reader token.
-struct PlainGateway {
-    address: SocketAddr,
+/// The stand-ins a gateway needs (identity provider, upstream, token endpoint), a
+/// configuration for them with the listener `listen` in a temporary folder, and a reader
+/// token.
+struct Rig {
+    config: std::path::PathBuf,
     token: String,
     seen: Seen,
     dir: tempfile::TempDir,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<Result<(), cosmogate_server::StartupError>>,
 }
 
-impl PlainGateway {
-    async fn start() -> PlainGateway {
+impl Rig {
+    async fn start(listen: &str) -> Rig {
         // The identity provider's key, and a token signed with it.
         let key = rcgen::KeyPair::generate().expect("key pair");
         let point = key.public_key_raw();
@@ -252,20 +254,12 @@ impl PlainGateway {
         std::fs::write(dir.path().join("policy.toml"), POLICY).expect("policy");
         let path = dir.path().join("cosmogate.toml");
         let text = config_text(
-            "address = \"127.0.0.1:0\"\ntls = false",
+            listen,
             &issuer,
             &format!("http://{upstream}/"),
             &format!("http://{token_endpoint}"),
         );
         std::fs::write(&path, text).expect("config");
-        let loaded = Config::load(&path).expect("valid config");
-        let gateway = Gateway::build(loaded).await.expect("gateway starts");
-        let listener = gateway.bind().await.expect("bind");
-        let address = listener.local_addr().expect("address");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(gateway.serve(listener, async move {
-            let _ = stopped.await;
-        }));
 
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -280,11 +274,41 @@ impl PlainGateway {
         let signing = jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes())
             .expect("signing key");
         let token = jsonwebtoken::encode(&jwt_header, &claims, &signing).expect("token");
-        PlainGateway {
-            address,
+        Rig {
+            config: path,
             token,
             seen,
             dir,
+        }
+    }
+}
+
+/// A gateway on a plain listener, in this process, with its [`Rig`].
+struct PlainGateway {
+    address: SocketAddr,
+    token: String,
+    seen: Seen,
+    dir: tempfile::TempDir,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), cosmogate_server::StartupError>>,
+}
+
+impl PlainGateway {
+    async fn start() -> PlainGateway {
+        let rig = Rig::start("address = \"127.0.0.1:0\"\ntls = false").await;
+        let loaded = Config::load(&rig.config).expect("valid config");
+        let gateway = Gateway::build(loaded).await.expect("gateway starts");
+        let listener = gateway.bind().await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(gateway.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        PlainGateway {
+            address,
+            token: rig.token,
+            seen: rig.seen,
+            dir: rig.dir,
             stop,
             server,
         }
@@ -343,6 +367,88 @@ async fn a_plain_listener_serves_the_whole_request_path_over_http1_and_h2() {
     }
 
     gateway.stop().await;
+}
+
+/// `cosmogate serve` as a process on the CPUs `cpus` (`taskset`), with `worker_threads` as
+/// `TOKIO_WORKER_THREADS` if given: the scheduler and worker count its start-up log names, and
+/// whether it served a reader's point read with its own credential.
+async fn serve_on(cpus: &str, worker_threads: Option<&str>) -> (String, u64) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|probe| probe.local_addr())
+        .expect("a free port")
+        .port();
+    let rig = Rig::start(&format!("address = \"127.0.0.1:{port}\"\ntls = false")).await;
+    let log = rig.dir.path().join("stderr.log");
+    let mut command = Command::new("taskset");
+    command
+        .args(["-c", cpus])
+        .arg(env!("CARGO_BIN_EXE_cosmogate"))
+        .args(["serve", "--config"])
+        .arg(&rig.config)
+        .current_dir(rig.dir.path())
+        .env_remove("TOKIO_WORKER_THREADS")
+        .env_remove("COSMOGATE_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"));
+    if let Some(count) = worker_threads {
+        command.env("TOKIO_WORKER_THREADS", count);
+    }
+    let mut child = command.spawn().expect("taskset runs cosmogate");
+
+    let url = format!("http://127.0.0.1:{port}/dbs/shop/colls/orders/docs/o1");
+    let client = reqwest::Client::new();
+    let mut status = None;
+    for _ in 0..100 {
+        let sent = client
+            .get(&url)
+            .header(
+                "authorization",
+                format!("type=aad&ver=1.0&sig={}", rig.token),
+            )
+            .header("x-ms-documentdb-partitionkey", r#"["o1"]"#)
+            .send()
+            .await;
+        if let Ok(response) = sent {
+            status = Some(response.status());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert_eq!(status, Some(StatusCode::OK), "{text}");
+    let seen = rig.seen.0.lock().expect("seen").clone();
+    assert!(
+        seen.len() == 1 && seen[0].contains(MI_TOKEN),
+        "the upstream saw cosmogate's credential: {seen:?}"
+    );
+
+    let started = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["fields"]["message"] == "Async runtime started")
+        .unwrap_or_else(|| panic!("no start-up line: {text}"));
+    let fields = &started["fields"];
+    (
+        fields["scheduler"].as_str().unwrap_or("").to_owned(),
+        fields["workers"].as_u64().unwrap_or(0),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_one_core_the_binary_serves_on_the_current_thread_scheduler() {
+    assert_eq!(
+        serve_on("0", None).await,
+        ("current_thread".to_owned(), 1),
+        "one usable core"
+    );
+    // A worker count in the environment is tokio's, and is obeyed.
+    assert_eq!(
+        serve_on("0", Some("1")).await,
+        ("multi_thread".to_owned(), 1),
+        "TOKIO_WORKER_THREADS=1"
+    );
 }
 
 /// Reads from `stream` until `done` says the bytes so far are complete, the peer closes, or
