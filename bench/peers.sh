@@ -848,7 +848,9 @@ do_cores() {
       perf report -n -i "$RUN/cores.$target.data" --stdio --no-children --sort comm,dso 2>/dev/null \
         | grep -E '^ +[0-9]' | head -8 | per_request "$n" "$freq" || true
       echo "-- kernel functions, in $target's own threads"
-      local comm; comm=$([[ $target == nginx ]] && echo nginx || echo tokio-rt-worker)
+      # cosmogate's work runs on tokio's workers, or, on the current-thread scheduler (one
+      # usable core), on the main thread, named after the binary (15 characters at most).
+      local comm; comm=$([[ $target == nginx ]] && echo nginx || echo "tokio-rt-worker,$(basename "$CG" | cut -c1-15)")
       perf report -n -i "$RUN/cores.$target.data" --stdio --no-children --comm "$comm" \
         --dso '[kernel.kallsyms]' --sort sym 2>/dev/null | grep -E '^ +[0-9]' | head -12 | per_request "$n" "$freq" || true
       echo "-- callers of _raw_spin_unlock_irqrestore (time spent with interrupts off, mostly waking a task on the other core)"

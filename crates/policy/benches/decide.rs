@@ -131,6 +131,29 @@ fn bench_decisions(c: &mut Criterion) {
                 b.iter(|| black_box(policy.decide(black_box(&member_subject), black_box(op))))
             });
         }
+        // What the gateway pays for a cached token: its roles under this policy were worked
+        // out by its first request and kept (`held`), so only the decision itself remains.
+        let held = policy.held(&member_subject);
+        let read = &cases[0].1;
+        assert_eq!(
+            format!("{:?}", policy.decide_holding(&member_subject, read, &held)),
+            format!("{:?}", policy.decide(&member_subject, read)),
+            "held roles decide as a fresh decision does"
+        );
+        group.bench_with_input(
+            BenchmarkId::new("point_read_held_roles", n),
+            read,
+            |b, op| {
+                b.iter(|| {
+                    black_box(policy.decide_holding(
+                        black_box(&member_subject),
+                        black_box(op),
+                        black_box(&held),
+                    ))
+                })
+            },
+        );
+
         let subject = Subject {
             issuer: "http://127.0.0.1:9400",
             claims: &stranger,
