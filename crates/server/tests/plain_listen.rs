@@ -370,8 +370,9 @@ async fn a_plain_listener_serves_the_whole_request_path_over_http1_and_h2() {
 }
 
 /// `cosmogate serve` as a process on the CPUs `cpus` (`taskset`), with `worker_threads` as
-/// `TOKIO_WORKER_THREADS` if given: the scheduler and worker count its start-up log names, and
-/// whether it served a reader's point read with its own credential.
+/// `TOKIO_WORKER_THREADS` if given: the scheduler and worker count its start-up log names.
+/// Fails unless it serves a reader's point read with its own credential and, on SIGTERM,
+/// stops cleanly with that request's audit record written.
 async fn serve_on(cpus: &str, worker_threads: Option<&str>) -> (String, u64) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|probe| probe.local_addr())
@@ -414,10 +415,37 @@ async fn serve_on(cpus: &str, worker_threads: Option<&str>) -> (String, u64) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .is_ok_and(|status| status.success());
+    let mut exit = None;
+    for _ in 0..100 {
+        if let Ok(Some(status)) = child.try_wait() {
+            exit = Some(status);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if exit.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let text = std::fs::read_to_string(&log).expect("log");
     assert_eq!(status, Some(StatusCode::OK), "{text}");
+    assert!(terminated, "kill -TERM");
+    assert!(
+        exit.is_some_and(|status| status.success()),
+        "a clean stop on SIGTERM within ten seconds: {exit:?}\n{text}"
+    );
+    let audit = std::fs::read_to_string(rig.dir.path().join("audit.jsonl")).expect("audit");
+    let records: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON record"))
+        .collect();
+    assert_eq!(records.len(), 1, "{audit}");
+    assert_eq!(records[0]["decision"], "allow", "{audit}");
+    assert_eq!(records[0]["status"], 200, "{audit}");
     let seen = rig.seen.0.lock().expect("seen").clone();
     assert!(
         seen.len() == 1 && seen[0].contains(MI_TOKEN),
