@@ -281,14 +281,20 @@ impl Rig {
             dir,
         }
     }
+
+    /// The audit records the gateway wrote, one JSON object per line.
+    fn audit_records(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.dir.path().join("audit.jsonl")).expect("audit");
+        text.lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON record"))
+            .collect()
+    }
 }
 
 /// A gateway on a plain listener, in this process, with its [`Rig`].
 struct PlainGateway {
     address: SocketAddr,
-    token: String,
-    seen: Seen,
-    dir: tempfile::TempDir,
+    rig: Rig,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<Result<(), cosmogate_server::StartupError>>,
 }
@@ -306,9 +312,7 @@ impl PlainGateway {
         }));
         PlainGateway {
             address,
-            token: rig.token,
-            seen: rig.seen,
-            dir: rig.dir,
+            rig,
             stop,
             server,
         }
@@ -318,17 +322,18 @@ impl PlainGateway {
     async fn stop(self) -> Vec<serde_json::Value> {
         let _ = self.stop.send(());
         self.server.await.expect("join").expect("clean shutdown");
-        let text = std::fs::read_to_string(self.dir.path().join("audit.jsonl")).expect("audit");
-        text.lines()
-            .map(|line| serde_json::from_str(line).expect("a JSON record"))
-            .collect()
+        self.rig.audit_records()
     }
 }
 
 #[tokio::test]
 async fn a_plain_listener_serves_the_whole_request_path_over_http1_and_h2() {
     let gateway = PlainGateway::start().await;
-    let (address, token, seen) = (gateway.address, gateway.token.clone(), gateway.seen.clone());
+    let (address, token, seen) = (
+        gateway.address,
+        gateway.rig.token.clone(),
+        gateway.rig.seen.clone(),
+    );
     let url = format!("http://{address}/dbs/shop/colls/orders/docs/o1");
     let h1 = reqwest::Client::builder().build().expect("h1 client");
     let h2 = reqwest::Client::builder()
@@ -438,14 +443,10 @@ async fn serve_on(cpus: &str, worker_threads: Option<&str>) -> (String, u64) {
         exit.is_some_and(|status| status.success()),
         "a clean stop on SIGTERM within ten seconds: {exit:?}\n{text}"
     );
-    let audit = std::fs::read_to_string(rig.dir.path().join("audit.jsonl")).expect("audit");
-    let records: Vec<serde_json::Value> = audit
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON record"))
-        .collect();
-    assert_eq!(records.len(), 1, "{audit}");
-    assert_eq!(records[0]["decision"], "allow", "{audit}");
-    assert_eq!(records[0]["status"], 200, "{audit}");
+    let records = rig.audit_records();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["decision"], "allow", "{records:?}");
+    assert_eq!(records[0]["status"], 200, "{records:?}");
     let seen = rig.seen.0.lock().expect("seen").clone();
     assert!(
         seen.len() == 1 && seen[0].contains(MI_TOKEN),
@@ -548,7 +549,7 @@ async fn a_refused_write_whose_body_arrives_late_leaves_the_connection_usable() 
     // connection.
     let body = r#"{"id":"o2","tenant":"o1","pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#;
     stream
-        .write_all(write_head(&gateway.token, body.len()).as_bytes())
+        .write_all(write_head(&gateway.rig.token, body.len()).as_bytes())
         .await
         .expect("head");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -557,7 +558,7 @@ async fn a_refused_write_whose_body_arrives_late_leaves_the_connection_usable() 
         "GET /dbs/shop/colls/orders/docs/o1 HTTP/1.1\r\nhost: gw\r\n\
          authorization: type=aad&ver=1.0&sig={}\r\n\
          x-ms-documentdb-partitionkey: [\"o1\"]\r\n\r\n",
-        gateway.token
+        gateway.rig.token
     );
     stream
         .write_all(read.as_bytes())
@@ -595,7 +596,7 @@ async fn a_refused_body_that_stalls_is_too_large_or_awaits_100_continue_closes_t
         .await
         .expect("connect");
     stalled
-        .write_all(format!("{}0123456789", write_head(&gateway.token, 100)).as_bytes())
+        .write_all(format!("{}0123456789", write_head(&gateway.rig.token, 100)).as_bytes())
         .await
         .expect("partial request");
     let (text, closed) = read_until(&mut stalled, |_| false).await;
@@ -625,7 +626,7 @@ async fn a_refused_body_that_stalls_is_too_large_or_awaits_100_continue_closes_t
     let mut waiting = tokio::net::TcpStream::connect(gateway.address)
         .await
         .expect("connect");
-    let head = write_head(&gateway.token, 100).replace(
+    let head = write_head(&gateway.rig.token, 100).replace(
         "content-length: 100\r\n",
         "content-length: 100\r\nexpect: 100-continue\r\n",
     );
@@ -657,7 +658,7 @@ async fn a_batch_over_its_limit_is_refused_with_the_bytes_read_counted_and_the_c
     // A transactional batch declaring 3 MiB, over the 2 MiB + 64 KiB default: cosmogate reads up
     // to its limit, refuses with 413, and cannot keep the connection (the rest is unread).
     let size = 3 << 20;
-    let head = write_head(&gateway.token, size).replace(
+    let head = write_head(&gateway.rig.token, size).replace(
         "content-type: application/json\r\n",
         "content-type: application/json\r\nx-ms-cosmos-is-batch-request: true\r\n\
          x-ms-cosmos-batch-atomic: true\r\n",
